@@ -1,0 +1,1 @@
+"""The ASGI side: one state machine per request, WebSocket or lifespan."""

@@ -1,0 +1,98 @@
+"""The ASGI lifespan protocol: startup, shutdown, and the state dict shared with requests.
+
+``auto`` tolerates apps that do not implement lifespan (they raise or return on the first
+message); ``on`` treats that as a startup failure. A failed startup stops the worker with
+the app's message and a non-zero exit status (chosen by cli.py, not here).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Callable
+
+from .http import ASGI_INFO
+
+__all__ = ["Lifespan", "LifespanFailure"]
+
+logger = logging.getLogger("gannet.error")
+
+
+class LifespanFailure(Exception):
+    """Startup or shutdown failed; ``str()`` is the app's message."""
+
+
+class Lifespan:
+    def __init__(self, app: Callable, mode: str, state: dict[str, Any]) -> None:
+        self.app = app
+        self.mode = mode
+        self.state = state
+        self.unsupported = False
+        self._events: asyncio.Queue[dict] = asyncio.Queue()
+        self._startup_done = asyncio.Event()
+        self._shutdown_done = asyncio.Event()
+        self._failure: str | None = None
+        self._task: asyncio.Task | None = None
+        self._crashed = False
+
+    async def startup(self) -> None:
+        if self.mode == "off":
+            return
+        scope = {"type": "lifespan", "asgi": ASGI_INFO, "state": self.state}
+        self._task = asyncio.get_running_loop().create_task(self._run(scope))
+        await self._events.put({"type": "lifespan.startup"})
+        await self._startup_done.wait()
+        if self._failure is not None:
+            raise LifespanFailure(self._failure)
+
+    async def shutdown(self) -> None:
+        if self.mode == "off" or self.unsupported or self._task is None or self._crashed:
+            return
+        await self._events.put({"type": "lifespan.shutdown"})
+        await self._shutdown_done.wait()
+        if self._failure is not None:
+            logger.error("Application shutdown failed: %s", self._failure)
+
+    async def _run(self, scope: dict) -> None:
+        try:
+            await self.app(scope, self._receive, self._send)
+        except BaseException as exc:  # noqa: BLE001
+            self._crashed = True
+            if not self._startup_done.is_set() and self.mode == "auto":
+                self.unsupported = True
+                logger.info("ASGI 'lifespan' protocol appears unsupported (%s: %s); continuing",
+                            type(exc).__name__, exc)
+            elif not self._startup_done.is_set():
+                self._failure = f"{type(exc).__name__}: {exc}"
+                logger.error("Exception in 'lifespan' protocol", exc_info=exc)
+            else:
+                logger.error("Exception in 'lifespan' protocol", exc_info=exc)
+            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                raise
+        else:
+            if not self._startup_done.is_set():
+                if self.mode == "auto":
+                    self.unsupported = True
+                    logger.info("ASGI 'lifespan' protocol appears unsupported; continuing")
+                else:
+                    self._failure = "the app returned without completing lifespan startup"
+        finally:
+            self._startup_done.set()
+            self._shutdown_done.set()
+
+    async def _receive(self) -> dict:
+        return await self._events.get()
+
+    async def _send(self, message: dict) -> None:
+        kind = message.get("type")
+        if kind == "lifespan.startup.complete":
+            self._startup_done.set()
+        elif kind == "lifespan.startup.failed":
+            self._failure = message.get("message") or "lifespan startup failed"
+            self._startup_done.set()
+        elif kind == "lifespan.shutdown.complete":
+            self._shutdown_done.set()
+        elif kind == "lifespan.shutdown.failed":
+            self._failure = message.get("message") or "lifespan shutdown failed"
+            self._shutdown_done.set()
+        else:
+            raise RuntimeError(f"unexpected lifespan message {kind!r}")

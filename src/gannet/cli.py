@@ -1,0 +1,132 @@
+"""The command line, built from config/settings.py; it parses, then hands over.
+
+Exit statuses (the only place besides the supervisor that chooses them):
+0 clean stop · 1 unexpected error · 2 bad option or config value · 3 lifespan startup
+failed · 4 the app could not be imported or built.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from typing import Sequence
+
+from . import __version__
+from .config import Config, ConfigError
+from .config.settings import SETTINGS, Setting
+
+__all__ = ["main", "build_parser", "EXIT_CONFIG", "EXIT_LIFESPAN", "EXIT_APP_LOAD"]
+
+EXIT_CONFIG = 2
+EXIT_LIFESPAN = 3
+EXIT_APP_LOAD = 4
+
+_SECTIONS = {
+    "binding": "where to listen",
+    "application": "the application",
+    "timeouts": "timeouts",
+    "limits": "limits (bad input gets 408/413/414/431/503)",
+    "logging": "logging and default headers",
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, as for config errors
+        self.exit(EXIT_CONFIG, f"gannet: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="gannet",
+        description="Gannet: an ASGI and WSGI application server. Every option also reads "
+        "GANNET_<NAME> from the environment and <name> from the config file; "
+        "precedence: defaults < config file < environment < command line.",
+        argument_default=argparse.SUPPRESS,
+    )
+    parser.add_argument("app", nargs="?", metavar="APP", help="the application, as module:attribute")
+    parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
+                        help="TOML config file (top-level keys, or [tool.gannet] in pyproject.toml)")
+    parser.add_argument("--version", action="version", version=f"gannet {__version__}")
+    groups = {key: parser.add_argument_group(title) for key, title in _SECTIONS.items()}
+    for setting in SETTINGS:
+        if setting.cli:
+            _add(groups.get(setting.section, parser), setting)
+    return parser
+
+
+def _add(group: argparse._ActionsContainer, setting: Setting) -> None:
+    help_text = f"{setting.help} [env {setting.env_var}; default {setting.default!r}]"
+    help_text = help_text.replace("%", "%%")  # argparse %-formats help strings
+    if setting.negatable:
+        group.add_argument(*setting.flags, dest=setting.name, action="store_true", help=help_text)
+        group.add_argument("--no-" + setting.flags[-1][2:], dest=setting.name, action="store_false",
+                           help=argparse.SUPPRESS)
+    elif setting.multiple:
+        group.add_argument(*setting.flags, dest=setting.name, action="append",
+                           metavar=setting.metavar, help=help_text)
+    else:
+        group.add_argument(*setting.flags, dest=setting.name, metavar=setting.metavar or
+                           (None if setting.choices else setting.name.upper()),
+                           choices=None, help=help_text + (f" {{{','.join(setting.choices)}}}"
+                                                           if setting.choices else ""))
+
+
+def config_from_args(argv: Sequence[str] | None = None) -> Config:
+    args = vars(build_parser().parse_args(argv))
+    app = args.pop("app", None)
+    config_file = args.pop("config_file", None)
+    return Config(app, config_file=config_file, **args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from .logging import configure_logging
+
+    try:
+        config = config_from_args(argv)
+        configure_logging(config.log_level, config.log_config)
+    except ConfigError as exc:
+        sys.stderr.write(f"gannet: error: {exc}\n")
+        return EXIT_CONFIG
+    except (ValueError, OSError) as exc:  # a broken --log-config file
+        sys.stderr.write(f"gannet: error: --log-config: {exc}\n")
+        return EXIT_CONFIG
+    return serve(config)
+
+
+def serve(config: Config) -> int:
+    from .asgi.lifespan import LifespanFailure
+    from .loading import AppLoadError
+    from .server.listeners import BindError
+    from .server.server import Server, run_loop
+
+    log = logging.getLogger("gannet.error")
+    server = Server(config)
+    try:
+        run_loop(server.serve(), config.loop)
+    except AppLoadError as exc:
+        log.error("Error loading app: %s", exc)
+        return EXIT_APP_LOAD
+    except LifespanFailure as exc:
+        log.error("Application startup failed: %s", exc)
+        return EXIT_LIFESPAN
+    except BindError as exc:
+        log.error("%s", exc)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    except BaseException as exc:  # noqa: BLE001
+        if not server.started:
+            # An import-time error in the user's app: its message, not a wall of our frames.
+            frames = traceback.extract_tb(exc.__traceback__)
+            user = [f for f in frames if "/gannet/" not in f.filename.replace("\\", "/")
+                    and "importlib" not in f.filename]
+            where = f" ({user[-1].filename}:{user[-1].lineno})" if user else ""
+            log.error("Error loading app: %s: %s%s", type(exc).__name__, exc, where)
+            return EXIT_APP_LOAD
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

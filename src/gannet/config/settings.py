@@ -1,0 +1,228 @@
+"""Every option Gannet understands, declared exactly once.
+
+A :class:`Setting` carries everything the rest of the program derives from it: the
+command-line flags, the ``GANNET_*`` environment variable, the config-file key, the
+``--help`` text, the type conversion and the validation. ``cli.py`` builds argparse from
+this list, ``config.py`` merges the sources, and ``docs/options.md`` is generated from it
+(``python -m gannet.config.docs``), so the four can never disagree.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+__all__ = ["Setting", "SETTINGS", "BY_NAME", "SettingError"]
+
+
+class SettingError(ValueError):
+    """A value that an option cannot take; carries the option so the message can name it."""
+
+    def __init__(self, setting: "Setting", reason: str) -> None:
+        super().__init__(f"{setting.display}: {reason}")
+        self.setting = setting
+        self.reason = reason
+
+
+# ---------------------------------------------------------------- converters
+# Each converter takes a value from any source (a CLI string, an env string, or an already
+# typed value from a TOML file or a Python call) and returns the typed value or raises
+# ValueError with a human reason.
+
+_TRUE = {"1", "true", "yes", "on", "y", "t"}
+_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+
+
+def to_bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise ValueError(f"expected a boolean (true/false), got {value!r}")
+
+
+def to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"expected an integer, got {value!r}")
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected an integer, got {value!r}") from None
+
+
+def to_float(value: Any) -> float:
+    if isinstance(value, bool):
+        raise ValueError(f"expected a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"expected a number of seconds, got {value!r}") from None
+
+
+def to_str(value: Any) -> str:
+    if not isinstance(value, (str, os.PathLike)):
+        raise ValueError(f"expected a string, got {value!r}")
+    return os.fspath(value)
+
+
+def to_str_list(value: Any) -> list[str]:
+    """Lists come as repeated flags, a TOML array, or a comma-separated env string."""
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if isinstance(value, (list, tuple)):
+        return [to_str(item) for item in value]
+    raise ValueError(f"expected a list of strings, got {value!r}")
+
+
+def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert_optional(value: Any) -> Any:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+            return None
+        return convert(value)
+
+    return convert_optional
+
+
+# ---------------------------------------------------------------- validators
+
+
+def at_least(minimum: float) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        if value is not None and value < minimum:
+            return f"must be at least {minimum:g}, got {value}"
+        return None
+
+    return check
+
+
+def port_number(value: int) -> str | None:
+    if not 0 <= value <= 65535:
+        return f"must be between 0 and 65535, got {value}"
+    return None
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: Any
+    help: str
+    convert: Callable[[Any], Any] = to_str
+    flags: tuple[str, ...] = ()
+    choices: tuple[str, ...] | None = None
+    validate: Callable[[Any], str | None] | None = None
+    multiple: bool = False  # repeatable flag collecting a list
+    negatable: bool = False  # boolean with --x / --no-x
+    section: str = "server"
+    metavar: str | None = None
+    cli: bool = True  # False for settings that only come from the Python API
+    aliases: tuple[str, ...] = field(default=())
+
+    @property
+    def env_var(self) -> str:
+        return "GANNET_" + self.name.upper()
+
+    @property
+    def display(self) -> str:
+        return self.flags[0] if self.flags else self.name
+
+    def parse(self, value: Any) -> Any:
+        """Convert and validate a value from any source; raise SettingError naming the option."""
+        try:
+            typed = self.convert(value)
+        except ValueError as exc:
+            raise SettingError(self, str(exc)) from None
+        if self.choices is not None and typed not in self.choices:
+            raise SettingError(self, f"must be one of {', '.join(self.choices)}; got {typed!r}")
+        if self.validate is not None and typed is not None:
+            problem = self.validate(typed)
+            if problem:
+                raise SettingError(self, problem)
+        return typed
+
+
+def _s(name: str, default: Any, help: str, **kw: Any) -> Setting:
+    flags = kw.pop("flags", None) or ("--" + name.replace("_", "-"),)
+    return Setting(name=name, default=default, help=help, flags=tuple(flags), **kw)
+
+
+_opt_int = _optional(to_int)
+_opt_float = _optional(to_float)
+_opt_str = _optional(to_str)
+
+DEFAULT_ACCESS_LOG_FORMAT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
+
+SETTINGS: tuple[Setting, ...] = (
+    # -------------------------------------------------------------- where to listen
+    _s("host", "127.0.0.1", "Bind to this address (IPv6 without brackets).", section="binding"),
+    _s("port", 8000, "Bind to this TCP port; 0 picks a free port and the log says which.",
+       convert=to_int, validate=port_number, section="binding"),
+    _s("bind", [], "Bind address, repeatable: HOST:PORT, [::1]:PORT, unix:PATH or fd://N. "
+       "Replaces --host/--port when given.", flags=("-b", "--bind"), convert=to_str_list,
+       multiple=True, section="binding", metavar="ADDRESS"),
+    _s("uds", None, "Bind to this Unix domain socket path.", convert=_opt_str, section="binding",
+       metavar="PATH"),
+    _s("fd", None, "Serve on an already-bound socket inherited as this file descriptor.",
+       convert=_opt_int, validate=at_least(0), section="binding"),
+    _s("backlog", 2048, "Maximum number of pending connections in the listen queue.",
+       convert=to_int, validate=at_least(1), section="binding"),
+    # -------------------------------------------------------------- the application
+    _s("app_dir", ".", "Directory put first on sys.path before the app is imported.",
+       section="application", metavar="DIR"),
+    _s("factory", False, "Treat APP as a zero-argument callable that returns the application.",
+       convert=to_bool, negatable=True, section="application"),
+    _s("interface", "auto", "Application interface; auto detects ASGI 3, ASGI 2 and WSGI apps "
+       "and logs its choice.", choices=("auto", "asgi3", "asgi2", "wsgi"), section="application"),
+    _s("lifespan", "auto", "Run the ASGI lifespan protocol: auto tolerates apps without it, on "
+       "requires it, off skips it.", choices=("auto", "on", "off"), section="application"),
+    _s("loop", "auto", "Event loop: auto uses uvloop when it is installed.",
+       choices=("auto", "asyncio", "uvloop"), section="application"),
+    _s("root_path", "", "ASGI root_path (WSGI SCRIPT_NAME) when mounted below a URL prefix.",
+       section="application", metavar="PATH"),
+    # -------------------------------------------------------------- timeouts
+    _s("timeout_keep_alive", 5.0, "Close a keep-alive connection idle for this many seconds.",
+       convert=to_float, validate=at_least(0), section="timeouts", metavar="SECONDS"),
+    _s("timeout_graceful_shutdown", 30.0, "On shutdown, wait this long for in-flight requests "
+       "before cancelling them.", convert=to_float, validate=at_least(0), section="timeouts",
+       metavar="SECONDS"),
+    _s("header_read_timeout", 10.0, "A request's line and headers must arrive within this many "
+       "seconds of its first byte, or the client gets 408 (slowloris guard).",
+       convert=to_float, validate=at_least(0.001), section="timeouts", metavar="SECONDS"),
+    # -------------------------------------------------------------- limits
+    _s("limit_concurrency", None, "Answer 503 to new requests while this many are in flight.",
+       convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),
+    _s("limit_max_requests", None, "Shut the worker down gracefully after this many requests.",
+       convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),
+    _s("limit_request_line", 8190, "Longest request line in bytes (method, target, version); "
+       "longer gets 414.", convert=to_int, validate=at_least(64), section="limits",
+       metavar="BYTES"),
+    _s("limit_request_fields", 100, "Most header fields in a request; more gets 431.",
+       convert=to_int, validate=at_least(1), section="limits", metavar="N"),
+    _s("limit_request_field_size", 8190, "Longest header field (name and value) in bytes; "
+       "longer gets 431.", convert=to_int, validate=at_least(16), section="limits",
+       metavar="BYTES"),
+    _s("limit_request_body", 1024 ** 3, "Largest request body in bytes; larger gets 413. "
+       "0 disables the limit.", convert=to_int, validate=at_least(0), section="limits",
+       metavar="BYTES"),
+    # -------------------------------------------------------------- logging and headers
+    _s("log_level", "info", "Log level of the gannet loggers.",
+       choices=("critical", "error", "warning", "info", "debug", "trace"),
+       convert=lambda v: to_str(v).lower(), section="logging"),
+    _s("log_config", None, "Logging configuration file: dictConfig as .json/.yaml/.yml, or "
+       "fileConfig as .ini/.conf.", convert=_opt_str, section="logging", metavar="PATH"),
+    _s("access_log", True, "Log one line per request on the gannet.access logger.",
+       convert=to_bool, negatable=True, section="logging"),
+    _s("access_log_format", DEFAULT_ACCESS_LOG_FORMAT, "Access log line, with gunicorn's "
+       "atoms: %(h)s %(r)s %(s)s %(b)s %(T)s %(M)s %(D)s %({header}i)s ...",
+       section="logging", metavar="FORMAT"),
+    _s("server_header", True, "Send 'server: gannet' on every response.", convert=to_bool,
+       negatable=True, section="logging"),
+    _s("date_header", True, "Send a Date header on every response (refreshed once a second).",
+       convert=to_bool, negatable=True, section="logging"),
+)
+
+BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

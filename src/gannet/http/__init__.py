@@ -1,0 +1,1 @@
+"""Wire protocols: bytes in, requests and responses out. No knowledge of ASGI or WSGI."""

@@ -1,0 +1,753 @@
+"""HTTP/1.1 over httptools (llhttp): keep-alive, pipelining, chunked, 100-continue, limits.
+
+Theory of operation. One ``H1Protocol`` per connection. httptools calls ``on_*`` as it parses;
+``on_headers_complete`` turns the request into a scope and an ``HTTPCycle`` (asgi/http.py),
+which runs the app in a task. Pipelined requests queue behind the one being answered
+(RFC 9112 §9.3.2: responses in request order) and reading pauses while any are queued.
+The cycle calls back ``send_*`` to put its response on the wire; framing (Content-Length,
+chunked, close-delimited) is decided here, once per response, when the head is written.
+
+llhttp already refuses most ambiguous requests (CL+TE, repeated or non-numeric CL, TE not
+ending in chunked, obs-fold, control characters, bare CR/LF, bad tokens); this module adds
+the limits, Host rules (RFC 9112 §3.2), versions and transfer codings llhttp lets through.
+Every refusal is a ``ProtocolError`` carrying its status, answered once in ``_refuse``.
+
+Timeouts are not timers: the server sweeps connections once a second (``check_timeouts``),
+so a request costs no TimerHandle. Hot path: kept flat and explicit for speed.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections import deque
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+import httptools
+
+from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
+from .errors import ProtocolError
+from .headers import STATUS_LINES, check_field_name, find_bad_field, reason_phrase, status_line
+
+if TYPE_CHECKING:
+    from ..server.state import ServerState
+
+__all__ = ["H1Protocol"]
+
+logger = logging.getLogger("gannet.error")
+
+HIGH_WATER = 64 * 1024  # request body buffered for an app before reading pauses
+SENDFILE_BLOCK = 1024 * 1024
+
+_METHODS = {m.encode(): m for m in (
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
+
+# Request fields that need a look as they pass (one dict lookup per field).
+_HOST, _EXPECT, _CL, _TE, _UPGRADE = 1, 2, 3, 4, 5
+_REQUEST_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"content-length": _CL,
+                    b"transfer-encoding": _TE, b"upgrade": _UPGRADE}
+# Response fields the framing depends on.
+_R_CL, _R_TE, _R_CONN, _R_SERVER, _R_DATE = 1, 2, 3, 4, 5
+_RESPONSE_SPECIAL = {b"content-length": _R_CL, b"transfer-encoding": _R_TE,
+                     b"connection": _R_CONN, b"server": _R_SERVER, b"date": _R_DATE}
+_KNOWN_NAMES: set[bytes] = set()  # response names already checked to be tokens
+
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_LAST_CHUNK = b"0\r\n\r\n"
+
+
+class H1Protocol(asyncio.Protocol):
+    __slots__ = (
+        "state", "loop", "transport", "parser", "client", "server", "scheme",
+        "url", "headers", "hosts", "expect_continue", "content_length", "chunked_request",
+        "upgrade", "head_started", "head_bytes", "in_head", "body_received",
+        "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
+        "idle_since", "closing", "dead",
+    )
+
+    def __init__(self, state: "ServerState") -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport: Any = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client: tuple[str, int] | None = None
+        self.server: tuple[str, int] | None = None
+        self.scheme = state.scheme
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.hosts = 0
+        self.expect_continue = False
+        self.content_length: int | None = None
+        self.chunked_request = False
+        self.upgrade = False
+        self.head_started: float | None = None
+        self.head_bytes = 0
+        self.in_head = False
+        self.body_received = 0
+        self.cycle: HTTPCycle | None = None  # the request whose response is being written
+        self.parsing: HTTPCycle | None = None  # the request whose body is being read
+        self.pipeline: deque[HTTPCycle] | None = None
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiters: list[asyncio.Future] | None = None
+        self.idle_since: float | None = None
+        self.closing = False
+        self.dead = False  # the parser failed or the transport closed: ignore further input
+
+    # ================================================================ transport events
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple) and peer:
+            self.client = (str(peer[0]), int(peer[1]))
+        sock = transport.get_extra_info("sockname")
+        if isinstance(sock, tuple) and sock:
+            self.server = (str(sock[0]), int(sock[1]))
+        elif isinstance(sock, str) and sock:
+            self.server = (sock, None)  # type: ignore[assignment]
+        self.idle_since = self.loop.time()
+        self.state.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.dead = True
+        self.state.connections.discard(self)
+        for cycle in (self.cycle, self.parsing):
+            if cycle is not None and not cycle.complete:
+                cycle.feed_disconnect()
+        if self.pipeline:
+            self.pipeline.clear()
+        self._wake_drain()
+        self.parser = None
+
+    def data_received(self, data: bytes) -> None:
+        if self.dead:
+            return
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_bytes > self.state.max_head_bytes:
+                self._refuse(ProtocolError(431, "request head too large"))
+                return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._after_upgrade(data, exc.args[0] if exc.args else len(data))
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, ProtocolError):
+                self._refuse(cause)
+            else:
+                logger.error("internal error while parsing a request", exc_info=cause)
+                self._refuse(ProtocolError(500, "internal error"))
+        except httptools.HttpParserInvalidMethodError as exc:
+            self._refuse(ProtocolError(501, f"unknown method ({exc})"))
+        except httptools.HttpParserError as exc:
+            self._refuse(ProtocolError(400, str(exc) or "malformed request"))
+
+    def eof_received(self) -> bool | None:
+        # A half-close ends the request stream; let the response in flight finish.
+        if self.cycle is None and self.parsing is None:
+            return None
+        self.closing = True
+        return True
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiters = self.drain_waiters
+        if waiters:
+            self.drain_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if not self.write_paused or self.dead:
+            return
+        waiter = self.loop.create_future()
+        if self.drain_waiters is None:
+            self.drain_waiters = []
+        self.drain_waiters.append(waiter)
+        await waiter
+
+    # ================================================================ parser callbacks
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = []
+        self.hosts = 0
+        self.expect_continue = False
+        self.content_length = None
+        self.chunked_request = False
+        self.upgrade = False
+        self.head_started = self.loop.time()
+        self.head_bytes = 0
+        self.in_head = True
+        self.idle_since = None
+        self.body_received = 0
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+        if len(self.url) > self.state.limit_request_line:
+            raise ProtocolError(414, f"request line longer than {self.state.limit_request_line} bytes")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        state = self.state
+        if len(name) + len(value) > state.limit_request_field_size:
+            raise ProtocolError(431, f"header field longer than {state.limit_request_field_size} bytes")
+        if not self.in_head:
+            return  # a chunked trailer field: bounded above, not passed to the app
+        headers = self.headers
+        if len(headers) >= state.limit_request_fields:
+            raise ProtocolError(431, f"more than {state.limit_request_fields} header fields")
+        name = name.lower()
+        if value and (value[-1] == 32 or value[-1] == 9):
+            value = value.rstrip(b" \t")  # trailing OWS is not part of the value (RFC 9110 §5.5)
+        kind = _REQUEST_SPECIAL.get(name)
+        if kind is not None:
+            self._special_header(kind, value)
+        headers.append((name, value))
+
+    def _special_header(self, kind: int, value: bytes) -> None:
+        if kind == _HOST:
+            self.hosts += 1
+            if self.hosts > 1:
+                raise ProtocolError(400, "more than one Host header")
+        elif kind == _CL:
+            self.content_length = int(value)  # llhttp has checked it is all digits
+            limit = self.state.limit_request_body
+            if limit and self.content_length > limit:
+                raise ProtocolError(413, f"Content-Length {self.content_length} exceeds the {limit}-byte limit")
+        elif kind == _TE:
+            # llhttp refuses codings that do not end in chunked; anything besides chunked
+            # itself is a coding we cannot decode (RFC 9112 §6.1: 501).
+            if value.lower() != b"chunked":
+                raise ProtocolError(501, f"unsupported transfer coding {value[:64]!r}")
+            self.chunked_request = True
+        elif kind == _EXPECT:
+            if value.lower() == b"100-continue":
+                self.expect_continue = True
+            else:
+                raise ProtocolError(417, f"unsupported expectation {value[:64]!r}")
+        elif kind == _UPGRADE:
+            self.upgrade = True
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
+        self.head_started = None
+        state = self.state
+        parser = self.parser
+        version = parser.get_http_version()
+        if version != "1.1":
+            if version == "1.0":
+                self.expect_continue = False  # RFC 9110 §10.1.1: ignore it from HTTP/1.0
+            elif version.startswith("0."):
+                raise ProtocolError(400, f"HTTP/{version} is not supported")
+            else:
+                raise ProtocolError(505, f"HTTP/{version} is not supported over HTTP/1.x")
+        elif self.hosts != 1:
+            raise ProtocolError(400, "HTTP/1.1 request without a Host header")
+        raw_method = parser.get_method()
+        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+
+        url = self.url
+        if url[:1] == b"/":
+            query_at = url.find(b"?")
+            if query_at < 0:
+                raw_path, query = url, b""
+            else:
+                raw_path, query = url[:query_at], url[query_at + 1:]
+            fragment_at = query.find(b"#") if query else raw_path.find(b"#")
+            if fragment_at >= 0:
+                if query:
+                    query = query[:fragment_at]
+                else:
+                    raw_path = raw_path[:fragment_at]
+        elif url == b"*" and method == "OPTIONS":
+            raw_path, query = b"*", b""
+        else:
+            raw_path, query = self._parse_other_target(url, method)
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        root_path = state.root_path
+        if root_path:
+            path = root_path + path
+            raw_path = state.raw_root_path + raw_path
+
+        keep_alive = parser.should_keep_alive() and not self.closing and not state.shutting_down
+        more_body = self.chunked_request or bool(self.content_length)
+        scope = {
+            "type": "http",
+            "asgi": ASGI_INFO,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": self.headers,
+            "state": state.app_state.copy(),
+            "extensions": EXTENSIONS,
+        }
+        cycle = HTTPCycle(scope, self, self.loop, more_body, self.expect_continue)
+        cycle.keep_alive = keep_alive
+        cycle.no_body = method == "HEAD"
+        if self.upgrade or method == "CONNECT":
+            cycle.keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
+        limit = state.limit_concurrency
+        if limit is not None and state.active >= limit:
+            raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
+        self.parsing = cycle
+        if self.cycle is None:
+            self._start(cycle)
+        else:
+            if self.pipeline is None:
+                self.pipeline = deque()
+            self.pipeline.append(cycle)
+            if not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+
+    def _parse_other_target(self, url: bytes, method: str) -> tuple[bytes, bytes]:
+        """Absolute-form (RFC 9112 §3.2.2) and authority-form (CONNECT) targets."""
+        if method == "CONNECT":
+            return url, b""
+        try:
+            parsed = httptools.parse_url(url)
+        except httptools.HttpParserInvalidURLError:
+            raise ProtocolError(400, "invalid request target") from None
+        if not parsed.schema or parsed.schema.lower() not in (b"http", b"https"):
+            raise ProtocolError(400, "invalid request target")
+        return parsed.path or b"/", parsed.query or b""
+
+    def on_body(self, body: bytes) -> None:
+        self.body_received += len(body)
+        limit = self.state.limit_request_body
+        if limit and self.body_received > limit:
+            raise ProtocolError(413, f"request body exceeds the {limit}-byte limit")
+        cycle = self.parsing
+        if cycle is None or cycle.complete or cycle.disconnected:
+            return  # the app answered without reading it: discard
+        cycle.feed_body(body)
+        if cycle.body_size > HIGH_WATER and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def on_message_complete(self) -> None:
+        cycle = self.parsing
+        self.parsing = None
+        if cycle is not None:
+            cycle.feed_end()
+        if self.cycle is None and not self.dead:
+            self.idle_since = self.loop.time()
+
+    def _after_upgrade(self, data: bytes, offset: int) -> None:
+        """llhttp stops after an Upgrade or CONNECT request. Until a protocol takes over
+        (WebSocket), the Upgrade is ignored (RFC 9110 §7.8) and the connection closes once
+        that response is out; nothing past it is parsed."""
+        self.dead = True
+        if not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    # ================================================================ request lifecycle
+    def _start(self, cycle: HTTPCycle) -> None:
+        state = self.state
+        self.cycle = cycle
+        state.active += 1
+        state.total_requests += 1
+        if state.access_log:
+            cycle.start_time = self.loop.time()
+        task = cycle.task = self.loop.create_task(cycle.run(state.app))
+        state.tasks.add(task)
+
+    def cycle_done(self, cycle: HTTPCycle) -> None:
+        state = self.state
+        state.active -= 1
+        state.tasks.discard(cycle.task)
+        if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
+            state.max_requests_reached()
+
+    def _response_complete(self, cycle: HTTPCycle) -> None:
+        cycle.complete = True
+        waiter = cycle.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+        if self.state.access_log:
+            self.state.log_access(self, cycle)
+        if self.cycle is cycle:
+            self.cycle = None
+        if self.dead:
+            self.transport.close()
+            return
+        keep_alive = cycle.keep_alive and not self.closing and not self.state.shutting_down
+        if cycle.more_body and cycle.expect_continue:
+            keep_alive = False  # the client is still deciding whether to send a body
+        if not keep_alive:
+            self.dead = True
+            self.transport.close()
+            return
+        pipeline = self.pipeline
+        if pipeline:
+            self._start(pipeline.popleft())
+            if not pipeline:
+                self.resume_reading()
+        else:
+            if self.parsing is None:
+                self.idle_since = self.loop.time()
+            self.resume_reading()
+
+    def resume_reading(self) -> None:
+        if self.reading_paused and not self.pipeline and not self.dead:
+            parsing = self.parsing
+            if parsing is None or parsing.body_size <= HIGH_WATER:
+                self.reading_paused = False
+                self.transport.resume_reading()
+
+    # ================================================================ writing responses
+    def send_head_and_body(self, cycle: HTTPCycle, body: bytes, more_body: bool,
+                           length: int | None = None) -> None:
+        head = self._build_head(cycle, body, more_body, length)
+        cycle.head_sent = True
+        transport = self.transport
+        if cycle.no_body:
+            transport.write(head)
+        elif cycle.chunked:
+            if body:
+                transport.write(b"%b%x\r\n%b\r\n" % (head, len(body), body))
+            else:
+                transport.write(head)
+            if not more_body and not cycle.trailers_pending:
+                transport.write(_LAST_CHUNK)
+        elif len(body) < 65536:
+            transport.write(head + body)
+        else:
+            transport.write(head)
+            transport.write(body)
+        cycle.bytes_sent = len(body)
+        if not more_body and not cycle.trailers_pending:
+            self._response_complete(cycle)
+
+    def _build_head(self, cycle: HTTPCycle, body: bytes, more_body: bool,
+                    length: int | None) -> bytes:
+        status = cycle.status
+        parts = [STATUS_LINES.get(status) or status_line(status)]
+        append = parts.append
+        content_length = None
+        app_chunked = False
+        app_close = False
+        custom_defaults = False
+        lines = 1
+        for name, value in cycle.headers:
+            if name not in _KNOWN_NAMES:
+                check_field_name(name)
+                if len(_KNOWN_NAMES) < 512:
+                    _KNOWN_NAMES.add(name)
+            kind = _RESPONSE_SPECIAL.get(name.lower())
+            if kind is not None:
+                if kind == _R_CL:
+                    content_length = value
+                elif kind == _R_TE:
+                    app_chunked = True
+                    continue  # we frame the body ourselves
+                elif kind == _R_CONN:
+                    if b"close" in value.lower():
+                        app_close = True
+                else:
+                    custom_defaults = True
+            append(name)
+            append(b": ")
+            append(value)
+            append(b"\r\n")
+            lines += 1
+
+        no_body = cycle.no_body or status == 204 or status == 304
+        cycle.no_body = no_body
+        if content_length is not None:
+            if not no_body:
+                try:
+                    declared = int(content_length)
+                except ValueError:
+                    raise ValueError(f"invalid Content-Length {content_length!r}") from None
+                remaining = declared - len(body)
+                if remaining < 0 or (remaining and not more_body):
+                    raise RuntimeError(
+                        f"response body of {len(body) if remaining < 0 else 'only ' + str(len(body))} "
+                        f"bytes does not match Content-Length {declared}")
+                cycle.remaining = remaining
+        elif no_body:
+            pass
+        elif not more_body:
+            append(b"content-length: %d\r\n" % len(body))
+            lines += 1
+        elif length is not None:
+            append(b"content-length: %d\r\n" % length)
+            lines += 1
+            cycle.remaining = length - len(body)
+        elif cycle.scope["http_version"] == "1.1":
+            cycle.chunked = True
+            append(b"transfer-encoding: chunked\r\n")
+            lines += 1
+        else:
+            cycle.keep_alive = False  # HTTP/1.0 without a length: the close delimits the body
+        if app_chunked and not cycle.chunked and content_length is None and not no_body and more_body:
+            cycle.keep_alive = False
+
+        if app_close or self.closing or self.state.shutting_down:
+            cycle.keep_alive = False
+        if not cycle.keep_alive:
+            if not app_close:
+                append(b"connection: close\r\n")
+                lines += 1
+        elif cycle.scope["http_version"] == "1.0":
+            append(b"connection: keep-alive\r\n")
+            lines += 1
+        state = self.state
+        if custom_defaults:
+            extra, extra_lines = state.default_headers_without(cycle.headers)
+        else:
+            extra, extra_lines = state.default_headers, state.default_header_lines
+        append(extra)
+        append(b"\r\n")
+        head = b"".join(parts)
+        lines += extra_lines + 1
+        # One scan instead of a check per value: any CR, LF or NUL an app smuggled into a
+        # value shows up as a line count that does not add up (response splitting guard).
+        if head.count(b"\n") != lines or head.count(b"\r") != lines or b"\0" in head:
+            raise ValueError(f"invalid response header: {find_bad_field(cycle.headers)}")
+        return head
+
+    def send_body(self, cycle: HTTPCycle, body: bytes, more_body: bool) -> None:
+        if body and not cycle.no_body:
+            if cycle.chunked:
+                self.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
+            else:
+                remaining = cycle.remaining
+                if remaining is not None:
+                    remaining -= len(body)
+                    if remaining < 0:
+                        raise RuntimeError("response body longer than its Content-Length")
+                    cycle.remaining = remaining
+                self.transport.write(body)
+            cycle.bytes_sent += len(body)
+        if not more_body:
+            if cycle.remaining and not cycle.no_body:
+                self.abort(cycle)
+                raise RuntimeError(f"response ended {cycle.remaining} bytes short of its Content-Length")
+            if cycle.chunked and not cycle.trailers_pending:
+                self.transport.write(_LAST_CHUNK)
+            if not cycle.trailers_pending:
+                self._response_complete(cycle)
+
+    def send_trailers(self, cycle: HTTPCycle, headers: list, more: bool) -> None:
+        if cycle.chunked and not cycle.no_body:
+            parts = []
+            if cycle.trailers_pending is True:
+                parts.append(b"0\r\n")
+                cycle.trailers_pending = 2  # the last chunk is out; fields follow
+            for name, value in headers:
+                check_field_name(name)
+                if b"\r" in value or b"\n" in value or b"\0" in value:
+                    raise ValueError(f"invalid trailer value for {name!r}")
+                parts.append(b"%b: %b\r\n" % (name, value))
+            if not more:
+                parts.append(b"\r\n")
+            self.transport.write(b"".join(parts))
+        if not more:
+            cycle.trailers_pending = False
+            self._response_complete(cycle)
+
+    def send_early_hint(self, cycle: HTTPCycle, links: list) -> None:
+        if cycle.scope["http_version"] != "1.1" or self.dead:
+            return
+        parts = [b"HTTP/1.1 103 Early Hints\r\n"]
+        for link in links:
+            if isinstance(link, str):
+                link = link.encode("latin-1")
+            if b"\r" in link or b"\n" in link or b"\0" in link:
+                raise ValueError("invalid Link value in early hint")
+            parts.append(b"link: %b\r\n" % link)
+        parts.append(b"\r\n")
+        self.transport.write(b"".join(parts))
+
+    def send_continue(self, cycle: HTTPCycle) -> None:
+        if cycle is self.cycle and not self.dead:
+            self.transport.write(_CONTINUE)
+
+    async def sendfile(self, cycle: HTTPCycle, file: Any, offset: int | None,
+                       count: int | None, more_body: bool) -> None:
+        """Zero-copy file body (pathsend/zerocopysend) with os.sendfile on plain sockets."""
+        try:
+            fileno = file.fileno()
+        except (AttributeError, OSError):
+            fileno = None
+        if offset is None:
+            offset = file.tell() if fileno is None else os.lseek(fileno, 0, os.SEEK_CUR)
+        if count is None:
+            if fileno is None:
+                file.seek(0, os.SEEK_END)
+                count = file.tell() - offset
+                file.seek(offset)
+            else:
+                count = os.fstat(fileno).st_size - offset
+        count = max(count, 0)
+        if not cycle.head_sent:
+            self.send_head_and_body(cycle, b"", True, None if more_body else count)
+        if cycle.no_body or count == 0:
+            self.send_body(cycle, b"", more_body)
+            return
+        if cycle.chunked:
+            self.transport.write(b"%x\r\n" % count)
+        elif cycle.remaining is not None:
+            if count > cycle.remaining:
+                self.abort(cycle)
+                raise RuntimeError("file longer than the response's Content-Length")
+            cycle.remaining -= count
+        sock = self.transport.get_extra_info("socket")
+        if fileno is not None and sock is not None and self.transport.get_extra_info("sslcontext") is None:
+            await self._sendfile_zero_copy(sock.fileno(), fileno, offset, count)
+        else:
+            await self._sendfile_copy(file, offset, count)
+        cycle.bytes_sent += count
+        if cycle.chunked:
+            self.transport.write(b"\r\n")
+        self.send_body(cycle, b"", more_body)
+
+    async def _sendfile_zero_copy(self, sockfd: int, fileno: int, offset: int, count: int) -> None:
+        # The event loop owns the socket's fd, so we wait for writability on a duplicate;
+        # the transport's own buffer is drained first so bytes stay in order.
+        while self.transport.get_write_buffer_size():
+            self.write_paused = True
+            await self.drain()
+            if self.dead:
+                raise ConnectionResetError("client disconnected")
+            if self.transport.get_write_buffer_size():
+                await asyncio.sleep(0)
+        dup = os.dup(sockfd)
+        try:
+            while count > 0:
+                if self.dead:
+                    raise ConnectionResetError("client disconnected")
+                try:
+                    sent = os.sendfile(dup, fileno, offset, min(count, SENDFILE_BLOCK))
+                except BlockingIOError:
+                    waiter = self.loop.create_future()
+                    self.loop.add_writer(dup, _set_done, waiter)
+                    try:
+                        await waiter
+                    finally:
+                        self.loop.remove_writer(dup)
+                    continue
+                if sent == 0:
+                    raise RuntimeError("file ended before the declared length")
+                offset += sent
+                count -= sent
+        finally:
+            os.close(dup)
+
+    async def _sendfile_copy(self, file: Any, offset: int, count: int) -> None:
+        file.seek(offset)
+        while count > 0:
+            block = file.read(min(count, 256 * 1024))
+            if not block:
+                raise RuntimeError("file ended before the declared length")
+            count -= len(block)
+            self.transport.write(block)
+            if self.write_paused:
+                await self.drain()
+            if self.dead:
+                raise ConnectionResetError("client disconnected")
+
+    def send_error(self, cycle: HTTPCycle, status: int) -> None:
+        if self.dead and self.transport.is_closing():
+            return
+        cycle.keep_alive = cycle.keep_alive and not cycle.more_body
+        self._write_simple(cycle, status, reason_phrase(status).encode())
+
+    def _write_simple(self, cycle: HTTPCycle, status: int, body: bytes) -> None:
+        cycle.status = status
+        cycle.headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        cycle.trailers_pending = False
+        cycle.chunked = False
+        self.send_head_and_body(cycle, body, False)
+
+    def abort(self, cycle: HTTPCycle) -> None:
+        self.dead = True
+        cycle.keep_alive = False
+        if self.cycle is cycle:
+            self.cycle = None
+        if self.transport is not None:
+            self.transport.abort()
+
+    # ================================================================ refusals and timeouts
+    def _refuse(self, error: ProtocolError) -> None:
+        """Answer a request that must not reach the app, then close (RFC 9112 §9.6)."""
+        self.dead = True
+        self.in_head = False
+        self.head_started = None
+        logger.info("refused request from %s: %d %s", _peer(self.client), error.status, error.reason)
+        parsing = self.parsing
+        if parsing is not None and not parsing.complete:
+            parsing.feed_disconnect()  # a broken body: the app sees the client go
+        current = self.cycle
+        if current is not None and not current.complete:
+            if self.pipeline:
+                self.pipeline.clear()
+            if current is not parsing:
+                # A response is still due for an earlier request: finish it, then close.
+                current.keep_alive = False
+                return
+            if current.head_sent:
+                self.abort(current)
+                return
+            current.complete = True  # the app's own response, if any, is refused from now
+            self.cycle = None
+        body = reason_phrase(error.status).encode()
+        self.transport.write(
+            b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n%b\r\n%b"
+            % (STATUS_LINES.get(error.status) or status_line(error.status), len(body),
+               self.state.default_headers, body))
+        self.transport.close()
+
+    def check_timeouts(self, now: float) -> None:
+        """Called by the server's once-a-second sweep."""
+        state = self.state
+        if self.head_started is not None:
+            if now - self.head_started > state.header_read_timeout and self.cycle is None:
+                self._refuse(ProtocolError(408, "request head not received in time"))
+        elif self.idle_since is not None and self.cycle is None and self.parsing is None:
+            if now - self.idle_since > state.timeout_keep_alive:
+                self.dead = True
+                self.transport.close()
+
+    def shutdown(self) -> None:
+        """Graceful drain: close if idle, else let the current response finish with close."""
+        self.closing = True
+        if self.cycle is None and self.parsing is None and self.head_started is None:
+            self.dead = True
+            self.transport.close()
+        elif self.cycle is not None:
+            self.cycle.keep_alive = False
+
+    def force_close(self) -> None:
+        self.dead = True
+        if self.transport is not None:
+            self.transport.abort()
+
+
+def _set_done(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
+
+
+def _peer(client: tuple[str, int] | None) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unix socket"

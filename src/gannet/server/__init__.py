@@ -1,0 +1,1 @@
+"""One worker: listeners, connections, timeouts and the graceful drain."""

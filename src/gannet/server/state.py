@@ -1,0 +1,76 @@
+"""ServerState: what every connection of one worker shares.
+
+Limits are copied out of Config into plain attributes because connections read them on
+every request; the Date header is rebuilt once a second by the server's ticker, never per
+request.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..http.headers import http_date
+
+if TYPE_CHECKING:
+    from ..config import Config
+
+__all__ = ["ServerState"]
+
+
+class ServerState:
+    def __init__(self, config: "Config", app: Callable, loop: asyncio.AbstractEventLoop,
+                 access_logger: Any = None, on_max_requests: Callable[[], None] | None = None) -> None:
+        self.config = config
+        self.app = app
+        self.loop = loop
+        self.scheme = "http"
+        self.connections: set[Any] = set()
+        self.tasks: set[asyncio.Task] = set()
+        self.app_state: dict[str, Any] = {}
+        self.active = 0
+        self.total_requests = 0
+        self.shutting_down = False
+        self.root_path = config.root_path.rstrip("/") if config.root_path != "/" else ""
+        self.raw_root_path = self.root_path.encode("utf-8")
+        self.limit_concurrency = config.limit_concurrency
+        self.limit_max_requests = config.limit_max_requests
+        self.limit_request_line = config.limit_request_line
+        self.limit_request_fields = config.limit_request_fields
+        self.limit_request_field_size = config.limit_request_field_size
+        self.limit_request_body = config.limit_request_body
+        # A request head may not exceed its line plus every field at its limit.
+        self.max_head_bytes = (config.limit_request_line + 4 +
+                               config.limit_request_fields * (config.limit_request_field_size + 4))
+        self.header_read_timeout = config.header_read_timeout
+        self.timeout_keep_alive = config.timeout_keep_alive
+        self.access_logger = access_logger
+        self.access_log = access_logger is not None
+        self._on_max_requests = on_max_requests
+        self.default_headers = b""
+        self.default_header_lines = 0
+        self.refresh_date()
+
+    def refresh_date(self, now: float | None = None) -> None:
+        lines = []
+        if self.config.server_header:
+            lines.append(b"server: gannet\r\n")
+        if self.config.date_header:
+            lines.append(b"date: " + http_date(now if now is not None else time.time()) + b"\r\n")
+        self.default_headers = b"".join(lines)
+        self.default_header_lines = len(lines)
+
+    def default_headers_without(self, headers: Any) -> tuple[bytes, int]:
+        """The default headers the app did not set itself (slow path: app sent server/date)."""
+        names = {bytes(name).lower() for name, _ in headers}
+        kept = [line for line in self.default_headers.split(b"\r\n")
+                if line and line.split(b":", 1)[0] not in names]
+        return b"".join(line + b"\r\n" for line in kept), len(kept)
+
+    def log_access(self, conn: Any, cycle: Any) -> None:
+        self.access_logger.log(conn, cycle, self.loop.time())
+
+    def max_requests_reached(self) -> None:
+        if self._on_max_requests is not None and not self.shutting_down:
+            callback, self._on_max_requests = self._on_max_requests, None
+            callback()
