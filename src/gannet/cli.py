@@ -28,6 +28,8 @@ _SECTIONS = {
     "timeouts": "timeouts",
     "limits": "limits (bad input gets 408/413/414/431/503)",
     "logging": "logging and default headers",
+    "wsgi": "WSGI apps",
+    "websockets": "WebSockets",
 }
 
 

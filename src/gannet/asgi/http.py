@@ -68,7 +68,10 @@ class HTTPCycle:
         "expect_continue", "started", "head_sent", "complete", "trailers_pending",
         "status", "headers",
         "keep_alive", "chunked", "remaining", "no_body", "bytes_sent", "start_time", "task",
+        "dispatched",
     )
+    # True for cycles whose app must not start before the request body is complete (WSGI).
+    body_first = False
 
     def __init__(self, scope: dict, conn: Responder, loop: asyncio.AbstractEventLoop,
                  more_body: bool, expect_continue: bool) -> None:
@@ -95,6 +98,7 @@ class HTTPCycle:
         self.bytes_sent = 0
         self.start_time = 0.0
         self.task: asyncio.Task | None = None
+        self.dispatched = False
 
     # ------------------------------------------------------------ fed by the wire protocol
     def feed_body(self, data: bytes) -> None:

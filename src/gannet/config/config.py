@@ -84,6 +84,15 @@ class Config:
     access_log_format: str
     server_header: bool
     date_header: bool
+    threads: int
+    wsgi_body_buffer: int
+    wsgi_write_buffer: int
+    ws: str
+    ws_max_size: int
+    ws_max_queue: int
+    ws_ping_interval: float | None
+    ws_ping_timeout: float | None
+    ws_per_message_deflate: bool
 
     def __init__(
         self,

@@ -223,6 +223,33 @@ SETTINGS: tuple[Setting, ...] = (
        negatable=True, section="logging"),
     _s("date_header", True, "Send a Date header on every response (refreshed once a second).",
        convert=to_bool, negatable=True, section="logging"),
+    # -------------------------------------------------------------- WSGI
+    _s("threads", 8, "WSGI: threads that run the app (the most WSGI calls in flight at once "
+       "per worker).", convert=to_int, validate=at_least(1), section="wsgi", metavar="N"),
+    _s("wsgi_body_buffer", 1024 * 1024, "WSGI: request bodies up to this many bytes are "
+       "held in memory before the app is called; larger ones spool to a temporary file.",
+       convert=to_int, validate=at_least(0), section="wsgi", metavar="BYTES"),
+    _s("wsgi_write_buffer", 256 * 1024, "WSGI: response bytes buffered per client before the "
+       "app's thread waits for the client to read (the per-connection memory bound).",
+       convert=to_int, validate=at_least(1024), section="wsgi", metavar="BYTES"),
+    # -------------------------------------------------------------- WebSockets
+    _s("ws", "auto", "WebSocket support: auto (on), websockets (the websockets sans-I/O "
+       "layer), or none (Upgrade requests are served as plain HTTP).",
+       choices=("auto", "websockets", "none"), section="websockets"),
+    _s("ws_max_size", 16 * 1024 * 1024, "Largest incoming WebSocket message in bytes; larger "
+       "closes the socket with 1009.", convert=to_int, validate=at_least(1),
+       section="websockets", metavar="BYTES"),
+    _s("ws_max_queue", 32, "Incoming WebSocket messages queued for the app before reading "
+       "from that client pauses.", convert=to_int, validate=at_least(1),
+       section="websockets", metavar="N"),
+    _s("ws_ping_interval", 20.0, "Seconds between server pings on an open WebSocket; 0 "
+       "disables pings.", convert=_opt_float, validate=at_least(0), section="websockets",
+       metavar="SECONDS"),
+    _s("ws_ping_timeout", 20.0, "Close a WebSocket whose peer has not answered a ping within "
+       "this many seconds.", convert=_opt_float, validate=at_least(0), section="websockets",
+       metavar="SECONDS"),
+    _s("ws_per_message_deflate", True, "Offer permessage-deflate compression (RFC 7692).",
+       convert=to_bool, negatable=True, section="websockets"),
 )
 
 BY_NAME: dict[str, Setting] = {setting.name: setting for setting in SETTINGS}

@@ -63,7 +63,7 @@ class H1Protocol(asyncio.Protocol):
         "url", "headers", "hosts", "expect_continue", "content_length", "chunked_request",
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
-        "idle_since", "closing", "dead",
+        "idle_since", "closing", "dead", "pending_upgrade",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -94,6 +94,7 @@ class H1Protocol(asyncio.Protocol):
         self.idle_since: float | None = None
         self.closing = False
         self.dead = False  # the parser failed or the transport closed: ignore further input
+        self.pending_upgrade: dict | None = None  # a WebSocket handshake awaiting hand-over
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -297,7 +298,11 @@ class H1Protocol(asyncio.Protocol):
             "state": state.app_state.copy(),
             "extensions": EXTENSIONS,
         }
-        cycle = HTTPCycle(scope, self, self.loop, more_body, self.expect_continue)
+        if self.upgrade and state.ws_upgrade is not None and self.cycle is None \
+                and method == "GET" and _wants_websocket(self.headers):
+            self.pending_upgrade = scope  # handed over in _after_upgrade, once llhttp stops
+            return
+        cycle = state.cycle_class(scope, self, self.loop, more_body, self.expect_continue)
         cycle.keep_alive = keep_alive
         cycle.no_body = method == "HEAD"
         if self.upgrade or method == "CONNECT":
@@ -307,7 +312,7 @@ class H1Protocol(asyncio.Protocol):
             raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
         self.parsing = cycle
         if self.cycle is None:
-            self._start(cycle)
+            self._activate(cycle)
         else:
             if self.pipeline is None:
                 self.pipeline = deque()
@@ -346,6 +351,8 @@ class H1Protocol(asyncio.Protocol):
         self.parsing = None
         if cycle is not None:
             cycle.feed_end()
+            if cycle is self.cycle and not cycle.dispatched:
+                self._start(cycle)  # a body-first (WSGI) request whose body is now complete
         if self.cycle is None and not self.dead:
             self.idle_since = self.loop.time()
 
@@ -353,26 +360,44 @@ class H1Protocol(asyncio.Protocol):
         """llhttp stops after an Upgrade or CONNECT request. Until a protocol takes over
         (WebSocket), the Upgrade is ignored (RFC 9110 §7.8) and the connection closes once
         that response is out; nothing past it is parsed."""
+        scope = self.pending_upgrade
+        if scope is not None:
+            self.pending_upgrade = None
+            self.state.connections.discard(self)
+            self.dead = True
+            self.state.ws_upgrade(self, scope, data[offset:])
+            return
         self.dead = True
         if not self.reading_paused:
             self.reading_paused = True
             self.transport.pause_reading()
 
     # ================================================================ request lifecycle
+    def _activate(self, cycle: HTTPCycle) -> None:
+        """Make ``cycle`` the one whose response is next on the wire, and start it unless
+        its app wants the whole body first (WSGI: started from on_message_complete)."""
+        self.cycle = cycle
+        if not (cycle.body_first and cycle.more_body):
+            self._start(cycle)
+
     def _start(self, cycle: HTTPCycle) -> None:
         state = self.state
-        self.cycle = cycle
+        cycle.dispatched = True
         state.active += 1
         state.total_requests += 1
         if state.access_log:
             cycle.start_time = self.loop.time()
-        task = cycle.task = self.loop.create_task(cycle.run(state.app))
-        state.tasks.add(task)
+        if state.wsgi is None:
+            task = cycle.task = self.loop.create_task(cycle.run(state.app))
+            state.tasks.add(task)
+        else:
+            state.wsgi.submit(cycle)
 
     def cycle_done(self, cycle: HTTPCycle) -> None:
         state = self.state
         state.active -= 1
-        state.tasks.discard(cycle.task)
+        if cycle.task is not None:
+            state.tasks.discard(cycle.task)
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
 
@@ -397,7 +422,7 @@ class H1Protocol(asyncio.Protocol):
             return
         pipeline = self.pipeline
         if pipeline:
-            self._start(pipeline.popleft())
+            self._activate(pipeline.popleft())
             if not pipeline:
                 self.resume_reading()
         else:
@@ -742,6 +767,13 @@ class H1Protocol(asyncio.Protocol):
         self.dead = True
         if self.transport is not None:
             self.transport.abort()
+
+
+def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
+    for name, value in headers:
+        if name == b"upgrade" and b"websocket" in value.lower():
+            return True
+    return False
 
 
 def _set_done(waiter: asyncio.Future) -> None:

@@ -46,6 +46,8 @@ class Server:
         self._servers: list[asyncio.base_events.Server] = []
         self._ticker: asyncio.TimerHandle | None = None
         self.lifespan: Lifespan | None = None
+        self._interface = "asgi3"
+        self._raw_app: Any = None
 
     # ------------------------------------------------------------------ public API
     def shutdown(self) -> None:
@@ -73,6 +75,14 @@ class Server:
         config = self.config
         access = AccessLogger(config.access_log_format) if config.access_log else None
         state = self.state = ServerState(config, app, loop, access, self._max_requests)
+        if self._interface == "wsgi":
+            from ..wsgi import install_wsgi  # imported lazily: ASGI workers never pay for it
+
+            install_wsgi(state, self._raw_app, config)
+        elif config.ws != "none":
+            from ..asgi.websocket import install_websocket  # sets state.ws_upgrade
+
+            install_websocket(state, config)
         self.lifespan = Lifespan(app, "off" if self._interface == "wsgi" else config.lifespan,
                                  state.app_state)
         await self.lifespan.startup()
@@ -88,6 +98,8 @@ class Server:
                 self._ticker.cancel()
             self._restore_signal_handlers()
             await self.lifespan.shutdown()
+            if state.wsgi is not None:
+                state.wsgi.close()
             self._close_listeners()
         logger.info("Finished server process [%d]", os.getpid())
 
@@ -102,10 +114,9 @@ class Server:
         self._interface = interface
         if interface == "asgi2":
             return ASGI2Adapter(app)
+        self._raw_app = app
         if interface == "wsgi":
-            from ..wsgi import load_wsgi  # imported lazily: ASGI-only workers never pay for it
-
-            return load_wsgi(app, config)
+            return _no_asgi_app  # requests go to state.wsgi (see install_wsgi)
         return app
 
     async def _listen(self, sockets: list[socket.socket] | None) -> None:
@@ -183,7 +194,7 @@ class Server:
         for conn in list(state.connections):
             conn.shutdown()
         deadline = self._loop.time() + self.config.timeout_graceful_shutdown
-        while (state.tasks or state.connections) and not self.force_exit:
+        while (state.active or state.tasks or state.connections) and not self.force_exit:
             if self._loop.time() >= deadline:
                 logger.warning("Graceful shutdown timed out after %.1fs: cancelling %d request(s)",
                                self.config.timeout_graceful_shutdown, len(state.tasks))
@@ -213,6 +224,10 @@ class Server:
                     pass
             else:
                 listener.sock.close()
+
+
+async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
+    raise RuntimeError("a WSGI app has no ASGI entry point")
 
 
 def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:

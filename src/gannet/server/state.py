@@ -47,6 +47,13 @@ class ServerState:
         self.access_logger = access_logger
         self.access_log = access_logger is not None
         self._on_max_requests = on_max_requests
+        # Extension points filled by the server: the cycle class per request, a WSGI runner
+        # (None for ASGI apps), and the WebSocket hand-over (None when WebSockets are off).
+        from ..asgi.http import HTTPCycle
+
+        self.cycle_class: type = HTTPCycle
+        self.wsgi: Any = None
+        self.ws_upgrade: Callable[..., None] | None = None
         self.default_headers = b""
         self.default_header_lines = 0
         self.refresh_date()
@@ -57,6 +64,13 @@ class ServerState:
             lines.append(b"server: gannet\r\n")
         if self.config.date_header:
             lines.append(b"date: " + http_date(now if now is not None else time.time()) + b"\r\n")
+        # Extension points filled by the server: the cycle class per request, a WSGI runner
+        # (None for ASGI apps), and the WebSocket hand-over (None when WebSockets are off).
+        from ..asgi.http import HTTPCycle
+
+        self.cycle_class: type = HTTPCycle
+        self.wsgi: Any = None
+        self.ws_upgrade: Callable[..., None] | None = None
         self.default_headers = b"".join(lines)
         self.default_header_lines = len(lines)
 
