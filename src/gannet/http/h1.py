@@ -311,6 +311,12 @@ class H1Protocol(asyncio.Protocol):
         if limit is not None and state.active >= limit:
             raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
         self.parsing = cycle
+        if cycle.body_first and cycle.expect_continue and more_body:
+            # The server itself reads a body-first (WSGI) request before the app runs, so
+            # the client is told to go ahead now (RFC 9110 §10.1.1).
+            cycle.expect_continue = False
+            if self.cycle is None:
+                self.transport.write(_CONTINUE)
         if self.cycle is None:
             self._activate(cycle)
         else:
