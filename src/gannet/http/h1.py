@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -28,6 +27,7 @@ import httptools
 
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .errors import ProtocolError
+from .sendfile import send_file
 from .headers import STATUS_LINES, check_field_name, find_bad_field, reason_phrase, status_line
 
 if TYPE_CHECKING:
@@ -38,7 +38,6 @@ __all__ = ["H1Protocol"]
 logger = logging.getLogger("gannet.error")
 
 HIGH_WATER = 64 * 1024  # request body buffered for an app before reading pauses
-SENDFILE_BLOCK = 1024 * 1024
 
 _METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
@@ -613,89 +612,9 @@ class H1Protocol(asyncio.Protocol):
         if cycle is self.cycle and not self.dead:
             self.transport.write(_CONTINUE)
 
-    async def sendfile(self, cycle: HTTPCycle, file: Any, offset: int | None,
-                       count: int | None, more_body: bool) -> None:
-        """Zero-copy file body (pathsend/zerocopysend) with os.sendfile on plain sockets."""
-        try:
-            fileno = file.fileno()
-        except (AttributeError, OSError):
-            fileno = None
-        if offset is None:
-            offset = file.tell() if fileno is None else os.lseek(fileno, 0, os.SEEK_CUR)
-        if count is None:
-            if fileno is None:
-                file.seek(0, os.SEEK_END)
-                count = file.tell() - offset
-                file.seek(offset)
-            else:
-                count = os.fstat(fileno).st_size - offset
-        count = max(count, 0)
-        if not cycle.head_sent:
-            self.send_head_and_body(cycle, b"", True, None if more_body else count)
-        if cycle.no_body or count == 0:
-            self.send_body(cycle, b"", more_body)
-            return
-        if cycle.chunked:
-            self.transport.write(b"%x\r\n" % count)
-        elif cycle.remaining is not None:
-            if count > cycle.remaining:
-                self.abort(cycle)
-                raise RuntimeError("file longer than the response's Content-Length")
-            cycle.remaining -= count
-        sock = self.transport.get_extra_info("socket")
-        if fileno is not None and sock is not None and self.transport.get_extra_info("sslcontext") is None:
-            await self._sendfile_zero_copy(sock.fileno(), fileno, offset, count)
-        else:
-            await self._sendfile_copy(file, offset, count)
-        cycle.bytes_sent += count
-        if cycle.chunked:
-            self.transport.write(b"\r\n")
-        self.send_body(cycle, b"", more_body)
-
-    async def _sendfile_zero_copy(self, sockfd: int, fileno: int, offset: int, count: int) -> None:
-        # The event loop owns the socket's fd, so we wait for writability on a duplicate;
-        # the transport's own buffer is drained first so bytes stay in order.
-        while self.transport.get_write_buffer_size():
-            self.write_paused = True
-            await self.drain()
-            if self.dead:
-                raise ConnectionResetError("client disconnected")
-            if self.transport.get_write_buffer_size():
-                await asyncio.sleep(0)
-        dup = os.dup(sockfd)
-        try:
-            while count > 0:
-                if self.dead:
-                    raise ConnectionResetError("client disconnected")
-                try:
-                    sent = os.sendfile(dup, fileno, offset, min(count, SENDFILE_BLOCK))
-                except BlockingIOError:
-                    waiter = self.loop.create_future()
-                    self.loop.add_writer(dup, _set_done, waiter)
-                    try:
-                        await waiter
-                    finally:
-                        self.loop.remove_writer(dup)
-                    continue
-                if sent == 0:
-                    raise RuntimeError("file ended before the declared length")
-                offset += sent
-                count -= sent
-        finally:
-            os.close(dup)
-
-    async def _sendfile_copy(self, file: Any, offset: int, count: int) -> None:
-        file.seek(offset)
-        while count > 0:
-            block = file.read(min(count, 256 * 1024))
-            if not block:
-                raise RuntimeError("file ended before the declared length")
-            count -= len(block)
-            self.transport.write(block)
-            if self.write_paused:
-                await self.drain()
-            if self.dead:
-                raise ConnectionResetError("client disconnected")
+    def sendfile(self, cycle: HTTPCycle, file: Any, offset: int | None, count: int | None,
+                 more_body: bool) -> Any:
+        return send_file(self, cycle, file, offset, count, more_body)
 
     def send_error(self, cycle: HTTPCycle, status: int) -> None:
         if self.dead and self.transport.is_closing():
@@ -780,11 +699,6 @@ def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
         if name == b"upgrade" and b"websocket" in value.lower():
             return True
     return False
-
-
-def _set_done(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
 
 
 def _peer(client: tuple[str, int] | None) -> str:

@@ -1,0 +1,110 @@
+"""File bodies for http.response.pathsend / zerocopysend (and WSGI's file_wrapper).
+
+On a plain TCP socket the file goes out with os.sendfile, zero-copy. The event loop owns
+the socket's descriptor, so writability is awaited on a duplicate of it, and the
+transport's own buffer is drained first so bytes stay in order. Over TLS, or for objects
+without a descriptor, the file is read in blocks and written through the transport.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..asgi.http import HTTPCycle
+    from .h1 import H1Protocol
+
+__all__ = ["send_file"]
+
+SENDFILE_BLOCK = 1024 * 1024
+
+
+async def send_file(conn: "H1Protocol", cycle: "HTTPCycle", file: Any, offset: int | None,
+                    count: int | None, more_body: bool) -> None:
+    """Send ``count`` bytes of ``file`` from ``offset`` as (part of) the response body."""
+    try:
+        fileno = file.fileno()
+    except (AttributeError, OSError):
+        fileno = None
+    if offset is None:
+        offset = file.tell() if fileno is None else os.lseek(fileno, 0, os.SEEK_CUR)
+    if count is None:
+        if fileno is None:
+            file.seek(0, os.SEEK_END)
+            count = file.tell() - offset
+            file.seek(offset)
+        else:
+            count = os.fstat(fileno).st_size - offset
+    count = max(count, 0)
+    if not cycle.head_sent:
+        conn.send_head_and_body(cycle, b"", True, None if more_body else count)
+    if cycle.no_body or count == 0:
+        conn.send_body(cycle, b"", more_body)
+        return
+    if cycle.chunked:
+        conn.transport.write(b"%x\r\n" % count)
+    elif cycle.remaining is not None:
+        if count > cycle.remaining:
+            conn.abort(cycle)
+            raise RuntimeError("file longer than the response's Content-Length")
+        cycle.remaining -= count
+    sock = conn.transport.get_extra_info("socket")
+    if fileno is not None and sock is not None and conn.transport.get_extra_info("sslcontext") is None:
+        await _zero_copy(conn, sock.fileno(), fileno, offset, count)
+    else:
+        await _copy(conn, file, offset, count)
+    cycle.bytes_sent += count
+    if cycle.chunked:
+        conn.transport.write(b"\r\n")
+    conn.send_body(cycle, b"", more_body)
+
+async def _zero_copy(conn: "H1Protocol", sockfd: int, fileno: int, offset: int, count: int) -> None:
+    # The event loop owns the socket's fd, so we wait for writability on a duplicate;
+    # the transport's own buffer is drained first so bytes stay in order.
+    while conn.transport.get_write_buffer_size():
+        conn.write_paused = True
+        await conn.drain()
+        if conn.dead:
+            raise ConnectionResetError("client disconnected")
+        if conn.transport.get_write_buffer_size():
+            await asyncio.sleep(0)
+    dup = os.dup(sockfd)
+    try:
+        while count > 0:
+            if conn.dead:
+                raise ConnectionResetError("client disconnected")
+            try:
+                sent = os.sendfile(dup, fileno, offset, min(count, SENDFILE_BLOCK))
+            except BlockingIOError:
+                waiter = conn.loop.create_future()
+                conn.loop.add_writer(dup, _set_done, waiter)
+                try:
+                    await waiter
+                finally:
+                    conn.loop.remove_writer(dup)
+                continue
+            if sent == 0:
+                raise RuntimeError("file ended before the declared length")
+            offset += sent
+            count -= sent
+    finally:
+        os.close(dup)
+
+async def _copy(conn: "H1Protocol", file: Any, offset: int, count: int) -> None:
+    file.seek(offset)
+    while count > 0:
+        block = file.read(min(count, 256 * 1024))
+        if not block:
+            raise RuntimeError("file ended before the declared length")
+        count -= len(block)
+        conn.transport.write(block)
+        if conn.write_paused:
+            await conn.drain()
+        if conn.dead:
+            raise ConnectionResetError("client disconnected")
+
+
+def _set_done(waiter: asyncio.Future) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
