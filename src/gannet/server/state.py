@@ -55,7 +55,6 @@ class ServerState:
         self.wsgi: Any = None
         self.ws_upgrade: Callable[..., None] | None = None
         self.default_headers = b""
-        self.default_header_lines = 0
         self.refresh_date()
 
     def refresh_date(self, now: float | None = None) -> None:
@@ -64,22 +63,13 @@ class ServerState:
             lines.append(b"server: gannet\r\n")
         if self.config.date_header:
             lines.append(b"date: " + http_date(now if now is not None else time.time()) + b"\r\n")
-        # Extension points filled by the server: the cycle class per request, a WSGI runner
-        # (None for ASGI apps), and the WebSocket hand-over (None when WebSockets are off).
-        from ..asgi.http import HTTPCycle
-
-        self.cycle_class: type = HTTPCycle
-        self.wsgi: Any = None
-        self.ws_upgrade: Callable[..., None] | None = None
         self.default_headers = b"".join(lines)
-        self.default_header_lines = len(lines)
 
-    def default_headers_without(self, headers: Any) -> tuple[bytes, int]:
+    def default_headers_without(self, headers: Any) -> bytes:
         """The default headers the app did not set itself (slow path: app sent server/date)."""
         names = {bytes(name).lower() for name, _ in headers}
-        kept = [line for line in self.default_headers.split(b"\r\n")
-                if line and line.split(b":", 1)[0] not in names]
-        return b"".join(line + b"\r\n" for line in kept), len(kept)
+        return b"".join(line + b"\r\n" for line in self.default_headers.split(b"\r\n")
+                        if line and line.split(b":", 1)[0] not in names)
 
     def log_access(self, conn: Any, cycle: Any) -> None:
         self.access_logger.log(conn, cycle, self.loop.time())
