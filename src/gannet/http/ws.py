@@ -1,0 +1,574 @@
+"""WebSocket wire protocol: handshake checks (RFC 6455 §4), framing (§5), closing (§7),
+permessage-deflate (RFC 7692), over the ``websockets`` sans-I/O layer.
+
+Theory of operation. h1 parses the handshake request and hands the transport over
+(asgi/websocket.py). ``negotiate`` checks the request and negotiates extensions with
+websockets' own ``ServerProtocol.process_request``; a bad handshake raises
+``HandshakeError`` carrying its HTTP status (400, or 426 with ``Sec-WebSocket-Version: 13``
+for a version we do not speak, §4.4). Once the app accepts, ``WSConnection`` owns the socket.
+
+Framing. We find frame boundaries ourselves (a frame header is at most 14 bytes) and keep
+the websockets ``Protocol`` always at a frame boundary, feeding it one whole frame at a
+time. That gives us two things websockets alone does not:
+- a lean hot path: a complete, final, unextended, masked text/binary frame outside a
+  fragmented message is unmasked (websockets' C ``apply_mask``) and delivered right here;
+  everything else (control frames, fragments, RSV bits, compressed frames, errors, oversized
+  frames) goes through websockets, which answers pings, validates and fails with the
+  right close code (1002 protocol error, 1009 too big, 1007 bad close reason);
+- RFC 6455 §5.4 "control frames MAY be injected in the middle of a fragmented message":
+  a Close inside a fragmented message is answered with a Close (websockets would fail the
+  connection with 1002); the partial message is dropped.
+Text is validated as it arrives, fragment by fragment, with an incremental UTF-8 decoder,
+so invalid UTF-8 fails the connection with 1007 at the first bad fragment (§8.1).
+
+Flow control. The ``handler`` (the ASGI cycle) returns True from ``on_message`` when its
+queue is full: we stop parsing, keep the unparsed bytes and pause reading until it calls
+``resume``. Writes: ``pause_writing`` / ``drain`` make the app's ``send`` wait.
+
+Timeouts are not timers: ``check_timeouts`` (the server's once-a-second sweep) sends pings,
+closes dead peers (1011) and aborts sockets whose closing handshake did not finish.
+This module knows nothing about ASGI.
+"""
+from __future__ import annotations
+
+import asyncio
+import codecs
+import logging
+import os
+import struct
+from typing import Any, Protocol as TypingProtocol
+
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidHandshake
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.frames import Close, Frame, Opcode
+from websockets.headers import parse_subprotocol
+from websockets.http11 import Request
+from websockets.protocol import CLOSED, OPEN, SERVER, Protocol
+from websockets.server import ServerProtocol
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # pragma: no cover - pure-Python websockets build
+    from websockets.utils import apply_mask
+
+from .errors import ProtocolError
+
+__all__ = ["HandshakeError", "Handshake", "negotiate", "WSConnection", "CLOSE_TIMEOUT"]
+
+logger = logging.getLogger("gannet.error")
+# websockets logs every connection's open/close at INFO; keep that out of our log.
+wire_logger = logging.getLogger("gannet.ws.wire")
+if wire_logger.level == logging.NOTSET:
+    wire_logger.setLevel(logging.WARNING)
+
+CLOSE_TIMEOUT = 10.0  # seconds to wait for the peer's Close once ours is sent (§7.1.1)
+_TEXT, _BINARY, _CONT, _CLOSE, _PING, _PONG = (
+    Opcode.TEXT, Opcode.BINARY, Opcode.CONT, Opcode.CLOSE, Opcode.PING, Opcode.PONG)
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
+_pack_short = struct.Struct("!BB").pack
+_pack_medium = struct.Struct("!BBH").pack
+_pack_long = struct.Struct("!BBQ").pack
+_unpack_medium = struct.Struct("!H").unpack_from
+_unpack_long = struct.Struct("!Q").unpack_from
+
+
+# ====================================================================== the handshake
+class HandshakeError(ProtocolError):
+    """A handshake we refuse; ``status`` and ``headers`` form the HTTP answer."""
+
+    def __init__(self, status: int, reason: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
+        super().__init__(status, reason)
+        self.headers = headers or []
+
+
+class Handshake:
+    """What a valid handshake negotiated; the 101 is sent only once the app accepts."""
+
+    __slots__ = ("accept_key", "extensions", "extensions_header", "subprotocols")
+
+    def __init__(self, accept_key: str, extensions: list, extensions_header: str | None,
+                 subprotocols: list[str]) -> None:
+        self.accept_key = accept_key
+        self.extensions = extensions
+        self.extensions_header = extensions_header
+        self.subprotocols = subprotocols
+
+    def response_head(self, subprotocol: str | None, extra: list[tuple[bytes, bytes]],
+                      default_headers: bytes) -> bytes:
+        """The 101 response (RFC 6455 §4.2.2), with the app's headers and ours."""
+        parts = [b"HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n"
+                 b"sec-websocket-accept: ", self.accept_key.encode(), b"\r\n"]
+        if self.extensions_header:
+            parts += [b"sec-websocket-extensions: ", self.extensions_header.encode(), b"\r\n"]
+        if subprotocol:
+            if subprotocol not in self.subprotocols:
+                raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client "
+                                 f"(offered: {self.subprotocols})")
+            parts += [b"sec-websocket-protocol: ", subprotocol.encode(), b"\r\n"]
+        names = set()
+        for name, value in extra:
+            name = bytes(name).lower()
+            value = bytes(value)
+            if name in _RESERVED_RESPONSE_HEADERS:
+                raise ValueError(f"the app may not set {name.decode('latin-1')!r} on a WebSocket accept")
+            check_header(name, value)
+            names.add(name)
+            parts += [name, b": ", value, b"\r\n"]
+        parts.append(filter_defaults(default_headers, names))
+        parts.append(b"\r\n")
+        return b"".join(parts)
+
+
+_RESERVED_RESPONSE_HEADERS = {b"upgrade", b"connection", b"sec-websocket-accept",
+                              b"sec-websocket-extensions", b"sec-websocket-protocol",
+                              b"content-length", b"transfer-encoding"}
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def check_header(name: bytes, value: bytes) -> None:
+    """Refuse header names that are not tokens and values that could split the response."""
+    if not name or not _TOKEN.issuperset(name):
+        raise ValueError(f"invalid header name {name!r}")
+    if b"\r" in value or b"\n" in value or b"\0" in value:
+        raise ValueError(f"invalid value for header {name!r}")
+
+
+def filter_defaults(default_headers: bytes, names: set[bytes]) -> bytes:
+    """The server's default header lines (server, date) the app did not set itself."""
+    if not names or not default_headers:
+        return default_headers
+    return b"".join(line + b"\r\n" for line in default_headers.split(b"\r\n")
+                    if line and line.split(b":", 1)[0] not in names)
+
+
+class _Negotiator(ServerProtocol):
+    """One per worker: only its ``process_request`` (checks + extension negotiation) is
+    used, synchronously, so sharing it is safe; connections never use it for frames."""
+
+
+_negotiators: dict[bool, _Negotiator] = {}
+
+
+def _negotiator(deflate: bool) -> _Negotiator:
+    negotiator = _negotiators.get(deflate)
+    if negotiator is None:
+        # Same window and memory settings as websockets' own default (and uvicorn's):
+        # 4 KiB windows and memLevel 5 keep a compressed socket's zlib state small.
+        extensions = [ServerPerMessageDeflateFactory(
+            server_max_window_bits=12, client_max_window_bits=12,
+            compress_settings={"memLevel": 5})] if deflate else None
+        negotiator = _negotiators[deflate] = _Negotiator(extensions=extensions, logger=wire_logger)
+    return negotiator
+
+
+def negotiate(headers: list[tuple[bytes, bytes]], http_version: str, deflate: bool) -> Handshake:
+    """Check a handshake request (RFC 6455 §4.2.1) and negotiate its extensions."""
+    if http_version != "1.1":
+        raise HandshakeError(400, f"a WebSocket handshake needs HTTP/1.1, not HTTP/{http_version}")
+    versions = [value for name, value in headers if name == b"sec-websocket-version"]
+    if len(versions) != 1:
+        raise HandshakeError(400, "missing Sec-WebSocket-Version" if not versions
+                             else "more than one Sec-WebSocket-Version")
+    if versions[0].strip() != b"13":
+        # §4.4: tell the client which versions we speak.
+        raise HandshakeError(426, f"unsupported WebSocket version {versions[0][:16]!r}",
+                             [(b"sec-websocket-version", b"13")])
+    raw = Headers()
+    for name, value in headers:
+        raw[name.decode("latin-1")] = value.decode("latin-1")
+    subprotocols: list[str] = []
+    try:
+        for value in raw.get_all("Sec-WebSocket-Protocol"):
+            subprotocols.extend(parse_subprotocol(value))
+        negotiator = _negotiator(deflate)
+        accept_key, extensions_header, _ = negotiator.process_request(Request("/", raw))
+        extensions = negotiator.extensions
+        negotiator.extensions = []
+    except InvalidHandshake as exc:
+        raise HandshakeError(400, f"invalid WebSocket handshake: {exc}") from None
+    return Handshake(accept_key, extensions, extensions_header, subprotocols)
+
+
+# ====================================================================== the connection
+class Handler(TypingProtocol):
+    """What a WSConnection reports to (the ASGI cycle)."""
+
+    def on_message(self, data: Any) -> bool: ...  # str or bytes; True = queue full
+    def on_close(self, code: int, reason: str) -> None: ...
+
+
+class WSConnection(asyncio.Protocol):
+    """One open WebSocket. Created with the transport already taken over and its 101
+    written; ``start(pending)`` begins parsing (bytes the client sent early included)."""
+
+    __slots__ = (
+        "state", "loop", "transport", "ws", "handler", "buffer", "fast", "max_size",
+        "paused", "reading_paused", "write_paused", "drain_waiters",
+        "fragments", "fragment_text", "decoder", "notified", "lost",
+        "close_deadline", "ping_interval", "ping_timeout", "next_ping", "ping_payload",
+        "ping_sent", "client",
+    )
+
+    def __init__(self, state: Any, transport: Any, handler: Handler, extensions: list,
+                 max_size: int, ping_interval: float | None, ping_timeout: float | None,
+                 client: Any = None) -> None:
+        self.state = state
+        self.loop = state.loop
+        self.transport = transport
+        self.handler = handler
+        ws = self.ws = Protocol(SERVER, state=OPEN, max_size=max_size, logger=wire_logger)
+        ws.extensions = extensions
+        self.fast = not extensions  # the inline fast path needs unextended frames
+        self.max_size = max_size
+        self.buffer = b""
+        self.paused = False  # the handler's queue is full: stop parsing
+        self.reading_paused = False
+        self.write_paused = False
+        self.drain_waiters: list[asyncio.Future] | None = None
+        self.fragments: list | None = None
+        self.fragment_text = False
+        self.decoder: Any = None
+        self.notified = False  # the handler has had its on_close
+        self.lost = False
+        self.close_deadline: float | None = None
+        self.ping_interval = ping_interval or None
+        self.ping_timeout = ping_timeout or None
+        now = self.loop.time()
+        self.next_ping = now + ping_interval if ping_interval else None
+        self.ping_payload: bytes | None = None
+        self.ping_sent = 0.0
+        self.client = client
+
+    def start(self, pending: bytes) -> None:
+        self.state.connections.add(self)
+        if pending:
+            self.data_received(pending)
+
+    # ------------------------------------------------------------ transport events
+    def connection_made(self, transport: Any) -> None:  # pragma: no cover - set_protocol
+        self.transport = transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        self.state.connections.discard(self)
+        ws = self.ws
+        if ws.state is not CLOSED:
+            ws.receive_eof()
+            ws.data_to_send()
+        if not self.notified:
+            self.notified = True
+            rcvd = ws.close_rcvd
+            if rcvd is not None:
+                self.handler.on_close(rcvd.code, rcvd.reason)
+            else:
+                self.handler.on_close(1006, "")
+        self._wake_drain()
+
+    def eof_received(self) -> bool | None:
+        # A TCP close without a Close frame: §7.1.5 "abnormal closure" (1006).
+        return None
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+
+    def _wake_drain(self) -> None:
+        waiters = self.drain_waiters
+        if waiters:
+            self.drain_waiters = None
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def drain(self) -> None:
+        if not self.write_paused or self.lost:
+            return
+        waiter = self.loop.create_future()
+        if self.drain_waiters is None:
+            self.drain_waiters = []
+        self.drain_waiters.append(waiter)
+        await waiter
+
+    # ------------------------------------------------------------ reading
+    def data_received(self, data: bytes) -> None:
+        if self.buffer:
+            data = self.buffer + data
+            self.buffer = b""
+        if self.paused:
+            self.buffer = data
+            return
+        ws = self.ws
+        if ws.state is not OPEN or self.notified:
+            # Closing: websockets reads the peer's Close and discards the rest (§1.4).
+            ws.receive_data(data)
+            self._after_websockets()
+            return
+        size = len(data)
+        pos = 0
+        max_size = self.max_size
+        handler = self.handler
+        while pos < size:
+            # --- one frame header (RFC 6455 §5.2); frames are fed whole or not at all
+            if size - pos < 2:
+                break
+            b0 = data[pos]
+            b1 = data[pos + 1]
+            length = b1 & 0x7F
+            if length < 126:
+                head = pos + 6
+            elif length == 126:
+                if size - pos < 4:
+                    break
+                length = _unpack_medium(data, pos + 2)[0]
+                head = pos + 8
+            else:
+                if size - pos < 10:
+                    break
+                length = _unpack_long(data, pos + 2)[0]
+                head = pos + 14
+            if length > max_size or not b1 & 0x80:
+                # Too big (1009) or unmasked (1002): websockets fails it from the header.
+                ws.receive_data(data[pos:])
+                self._after_websockets()
+                return
+            end = head + length
+            if end > size:
+                break
+            opcode = b0 & 0x0F
+            if self.fast and (b0 & 0xF0) == 0x80 and opcode < 3 and opcode and ws.current_size is None:
+                # Hot path: a whole unfragmented message, no extension (see module doc).
+                payload = apply_mask(data[head:end], data[head - 4:head])
+                pos = end
+                if opcode == 1:
+                    try:
+                        payload = payload.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        self.fail(1007, f"invalid UTF-8 at byte {exc.start}")
+                        return
+                if handler.on_message(payload):
+                    self._pause()
+                    if pos < size:
+                        self.buffer = data[pos:]
+                    return
+                continue
+            if opcode == 8 and ws.current_size is not None:
+                # §5.4: a Close may come inside a fragmented message; answer it (§5.5.1)
+                # and drop the partial message instead of failing with 1002.
+                ws.current_size = None
+                self.fragments = None
+                self.decoder = None
+            ws.receive_data(data[pos:end])
+            pos = end
+            if not self._after_websockets():
+                if pos < size and ws.state is not CLOSED:
+                    ws.receive_data(data[pos:])  # discarded by websockets after a close
+                    self._after_websockets()
+                return
+            if self.paused:
+                if pos < size:
+                    self.buffer = data[pos:]
+                return
+        if pos < size:
+            self.buffer = data[pos:] if pos else data
+
+    def _after_websockets(self) -> bool:
+        """Handle what websockets made of the bytes fed to it; False once closing."""
+        ws = self.ws
+        for frame in ws.events_received():
+            opcode = frame.opcode
+            if opcode is _PONG:
+                if self.ping_payload is not None and frame.data == self.ping_payload:
+                    self.ping_payload = None
+            elif opcode is _TEXT or opcode is _BINARY or opcode is _CONT:
+                if ws.close_sent is None and not self.notified:
+                    if not self._data_frame(frame):
+                        return False
+            # PING: websockets queued the Pong; CLOSE: handled below.
+        self._flush()
+        if ws.state is OPEN:
+            return True
+        if not self.notified:
+            self.notified = True
+            if ws.parser_exc is not None and ws.close_sent is not None:
+                # We failed the connection (1002/1007/1009/1011): the app learns our code.
+                logger.info("WebSocket from %s failed: %d %s", _peer(self.client),
+                            ws.close_sent.code, ws.close_sent.reason)
+                self.handler.on_close(ws.close_sent.code, ws.close_sent.reason)
+            elif ws.close_rcvd is not None:
+                self.handler.on_close(ws.close_rcvd.code, ws.close_rcvd.reason)
+            else:
+                self.handler.on_close(1006, "")
+        if self.close_deadline is None:
+            self.close_deadline = self.loop.time() + CLOSE_TIMEOUT
+        return False
+
+    def _data_frame(self, frame: Frame) -> bool:
+        """A data frame websockets parsed (fragment, compressed, …): assemble the message."""
+        opcode = frame.opcode
+        data = frame.data
+        if opcode is not _CONT:
+            self.fragment_text = text = opcode is _TEXT
+            if frame.fin:
+                if text:
+                    try:
+                        data = bytes(data).decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        self.fail(1007, f"invalid UTF-8 at byte {exc.start}")
+                        return False
+                else:
+                    data = bytes(data)
+                if self.handler.on_message(data):
+                    self._pause()
+                return True
+            self.fragments = []
+            self.decoder = _utf8_decoder() if text else None
+        fragments = self.fragments
+        if fragments is None:  # pragma: no cover - websockets checks continuation order
+            return True
+        if self.decoder is not None:
+            try:
+                fragments.append(self.decoder.decode(data, frame.fin))  # fail fast (§8.1)
+            except UnicodeDecodeError:
+                self.fail(1007, "invalid UTF-8 in a text message")
+                return False
+        else:
+            fragments.append(bytes(data))
+        if frame.fin:
+            message = ("" if self.decoder is not None else b"").join(fragments)
+            self.fragments = None
+            self.decoder = None
+            if self.handler.on_message(message):
+                self._pause()
+        return True
+
+    def _pause(self) -> None:
+        self.paused = True
+        if not self.reading_paused and not self.lost:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume(self) -> None:
+        """The handler's queue has room again: parse what we kept, then read again."""
+        if not self.paused:
+            return
+        self.paused = False
+        if self.buffer and not self.lost:
+            data, self.buffer = self.buffer, b""
+            self.data_received(data)
+        if not self.paused and self.reading_paused and not self.lost:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    # ------------------------------------------------------------ writing
+    def send_message(self, data: bytes, text: bool) -> None:
+        """One whole message; the caller checked the connection is open."""
+        ws = self.ws
+        if self.fast and ws.state is OPEN:
+            n = len(data)
+            opcode = 0x81 if text else 0x82
+            if n < 126:
+                head = _pack_short(opcode, n)
+            elif n < 65536:
+                head = _pack_medium(opcode, 126, n)
+            else:
+                head = _pack_long(opcode, 127, n)
+            if n < 16384:
+                self.transport.write(head + data)
+            else:
+                self.transport.write(head)
+                self.transport.write(data)
+            return
+        if text:
+            ws.send_text(data)
+        else:
+            ws.send_binary(data)
+        self._flush()
+
+    @property
+    def is_open(self) -> bool:
+        return self.ws.state is OPEN and not self.lost
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (§7.1.2); the peer has CLOSE_TIMEOUT to answer."""
+        ws = self.ws
+        if ws.state is OPEN and not self.lost:
+            ws.send_close(code, reason)
+            self._flush()
+            self.notified = True  # the caller tells its side itself
+            self.close_deadline = self.loop.time() + CLOSE_TIMEOUT
+            if self.paused:  # read on: the peer's Close must get through
+                self.buffer = b""
+                self.paused = False
+                if self.reading_paused:
+                    self.reading_paused = False
+                    self.transport.resume_reading()
+
+    def fail(self, code: int, reason: str) -> None:
+        """Fail the connection (§7.1.7): send our Close and drop the TCP connection."""
+        ws = self.ws
+        if ws.state is OPEN or ws.state is not CLOSED:
+            ws.fail(code, reason)
+        if ws.parser_exc is None:
+            ws.parser_exc = RuntimeError(reason)
+        self._after_websockets()
+
+    def _flush(self) -> None:
+        writes = self.ws.data_to_send()
+        if not writes:
+            return
+        transport = self.transport
+        for chunk in writes:
+            if chunk:
+                transport.write(chunk)
+            else:  # SEND_EOF: a server closes the TCP connection first (§7.1.1)
+                transport.close()
+
+    # ------------------------------------------------------------ the server's sweep
+    def check_timeouts(self, now: float) -> None:
+        if self.lost:
+            return
+        if self.close_deadline is not None:
+            if now >= self.close_deadline:
+                logger.info("WebSocket from %s: closing handshake timed out", _peer(self.client))
+                self.transport.abort()
+            return
+        if self.next_ping is None or self.reading_paused:
+            return  # while we hold reading back, a missing Pong is our fault, not theirs
+        if self.ping_payload is not None:
+            if self.ping_timeout is not None and now - self.ping_sent > self.ping_timeout:
+                logger.info("WebSocket from %s: no Pong within %.0fs; closing",
+                            _peer(self.client), self.ping_timeout)
+                self.fail(1011, "keepalive ping timeout")
+                self.close_deadline = now + 1.0  # a dead peer will not read our Close
+            return
+        if now >= self.next_ping:
+            self.ping_payload = os.urandom(4)
+            self.ping_sent = now
+            self.next_ping = now + self.ping_interval  # type: ignore[operator]
+            self.ws.send_ping(self.ping_payload)
+            self._flush()
+
+    def shutdown(self) -> None:
+        """Graceful drain: close with 1001 Going Away (§7.4.1) and tell the handler."""
+        if self.ws.state is OPEN and not self.lost:
+            notified = self.notified
+            self.close(1001, "server shutting down")
+            if not notified:
+                self.handler.on_close(1001, "server shutting down")
+
+    def force_close(self) -> None:
+        if not self.lost:
+            self.transport.abort()
+
+
+def _peer(client: Any) -> str:
+    return f"{client[0]}:{client[1]}" if client else "unix socket"
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """An unmasked Close frame (used by tests and by the ASGI layer's error paths)."""
+    return Frame(Opcode.CLOSE, Close(code, reason).serialize()).serialize(mask=False)
