@@ -3,6 +3,7 @@ test file the docs cite as proof exists."""
 from __future__ import annotations
 
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -85,3 +86,23 @@ def test_docs_cite_only_existing_tests() -> None:
             cited.update(re.findall(r"\btests/[\w/.-]+\.py\b", page.read_text(encoding="utf-8")))
     missing = sorted(path for path in cited if not (ROOT / path).exists())
     assert not missing, f"docs cite tests that do not exist: {missing}"
+
+
+def test_benchmark_finds_gannet() -> None:
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--list"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert re.search(r"^\s+gannet\s", out.stdout, re.M), out.stdout
+
+
+def test_benchmark_runs_one_short_round() -> None:
+    """The user-facing benchmark works end to end (1 s of wrk against Gannet only)."""
+    from conftest import require_tool
+
+    require_tool("wrk")
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "run.py"), "--servers", "gannet",
+                          "--rounds", "1", "--duration", "1", "--warmup", "0", "--no-pin"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    row = re.search(r"^\| gannet \|[^|]*\| ([\d,]+)", out.stdout, re.M)
+    assert row and int(row.group(1).replace(",", "")) > 0, out.stdout + out.stderr
