@@ -1,0 +1,255 @@
+"""PEP 3333 pieces that do not depend on threads: environ, start_response checks,
+``wsgi.errors`` and ``wsgi.file_wrapper``.
+
+Strings in the environ are "bytes-as-str" (PEP 3333, "Unicode Issues"): every value taken
+from the wire is decoded as latin-1, so an app can always get the original bytes back with
+``.encode("latin-1")``. ``PATH_INFO`` is the percent-decoded request path without the
+``--root-path`` prefix, which becomes ``SCRIPT_NAME``.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Iterator
+from urllib.parse import unquote_to_bytes
+
+__all__ = ["EnvironBuilder", "ErrorStream", "FileWrapper", "InvalidResponse",
+           "check_status", "encode_headers"]
+
+errors_logger = logging.getLogger("gannet.error.wsgi")
+
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0", "2": "HTTP/2", "3": "HTTP/3"}
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+_CACHE_MAX = 1024
+
+
+class InvalidResponse(ValueError):
+    """The app gave start_response something PEP 3333 forbids; answered with a 500."""
+
+
+# ---------------------------------------------------------------- environ
+def _header_key(name: bytes) -> str | None:
+    if name == b"content-type":
+        return "CONTENT_TYPE"
+    if name == b"content-length":
+        return "CONTENT_LENGTH"
+    if b"_" in name:
+        # "X_Foo" and "X-Foo" would both become HTTP_X_FOO: a client could spoof a header a
+        # proxy set. Dropped, as gunicorn (header_map=drop) and nginx do.
+        return None
+    return "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+
+
+_HEADER_KEYS: dict[bytes, str | None] = {}
+
+
+class EnvironBuilder:
+    """Builds one environ per request from the ASGI-style scope h1 made.
+
+    Each worker thread owns one builder (its ``base`` holds that thread's ``wsgi.errors``),
+    so building touches no shared mutable state but the bounded header-name cache.
+    """
+
+    __slots__ = ("base", "script_name", "root_len")
+
+    def __init__(self, base: dict, raw_root_path: bytes) -> None:
+        self.base = base
+        # SCRIPT_NAME is bytes-as-str too: the root path's UTF-8 bytes read as latin-1.
+        self.script_name = raw_root_path.decode("latin-1")
+        self.root_len = len(raw_root_path)
+
+    def build(self, cycle: Any) -> dict:
+        scope = cycle.scope
+        environ = self.base.copy()
+        raw = scope["raw_path"]
+        if self.root_len:
+            raw = raw[self.root_len:]
+        environ["REQUEST_METHOD"] = scope["method"]
+        environ["SCRIPT_NAME"] = self.script_name
+        environ["PATH_INFO"] = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
+        environ["QUERY_STRING"] = scope["query_string"].decode("latin-1")
+        version = scope["http_version"]
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
+        scheme = scope["scheme"]
+        environ["wsgi.url_scheme"] = scheme
+        client = scope["client"]
+        if client:
+            environ["REMOTE_ADDR"] = client[0]
+            environ["REMOTE_PORT"] = str(client[1])
+        keys = _HEADER_KEYS
+        host = None
+        for name, value in scope["headers"]:
+            key = keys.get(name, 0)
+            if key == 0:
+                key = _header_key(name)
+                if len(keys) < _CACHE_MAX:
+                    keys[name] = key
+            if key is None:
+                continue
+            text = value.decode("latin-1")
+            if key in environ:
+                # RFC 9110 §5.3: repeated fields combine with commas; cookies with "; "
+                # (RFC 6265 §5.4), as HTTP/2 splits them.
+                text = environ[key] + ("; " if key == "HTTP_COOKIE" else ", ") + text
+            environ[key] = text
+            if key == "HTTP_HOST":
+                host = text
+        server = scope["server"]
+        if server and server[1] is not None:
+            environ["SERVER_NAME"] = server[0]
+            environ["SERVER_PORT"] = str(server[1])
+        else:  # a Unix socket: the Host header is the best name we have
+            name, port = _split_host(host) if host else ("localhost", None)
+            environ["SERVER_NAME"] = name
+            environ["SERVER_PORT"] = port or _DEFAULT_PORTS.get(scheme, "80")
+        if cycle.spool is not None or cycle.body:
+            # The whole body is here, so its length is known even when it came chunked:
+            # apps that ignore wsgi.input_terminated (Django) still see all of it.
+            environ["CONTENT_LENGTH"] = str(cycle.received)
+        environ["wsgi.input"] = cycle.make_input()
+        return environ
+
+
+def _split_host(host: str) -> tuple[str, str | None]:
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0:
+            rest = host[end + 1:]
+            return host[:end + 1], rest[1:] if rest.startswith(":") else None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, port
+    return host, None
+
+
+def base_environ(errors: "ErrorStream", multithread: bool, multiprocess: bool,
+                 file_wrapper: Any) -> dict:
+    return {
+        "SERVER_SOFTWARE": "gannet",
+        "wsgi.version": (1, 0),
+        "wsgi.errors": errors,
+        "wsgi.multithread": multithread,
+        "wsgi.multiprocess": multiprocess,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": file_wrapper,
+    }
+
+
+# ---------------------------------------------------------------- start_response checks
+_STATUS_CODES: dict[str, int] = {}
+
+
+def check_status(status: Any) -> int:
+    """The status code of a PEP 3333 status string such as '200 OK'; InvalidResponse if
+    it is not one (not a str, no 3-digit code, a control character, not latin-1)."""
+    code = _STATUS_CODES.get(status) if type(status) is str else None
+    if code is not None:
+        return code
+    if type(status) is not str:
+        raise InvalidResponse(f"status must be a str such as '200 OK', not {type(status).__name__}")
+    digits = status[:3]
+    if len(digits) != 3 or not digits.isdigit() or not digits.isascii() or \
+            (len(status) > 3 and status[3] != " "):
+        raise InvalidResponse(f"status must start with a 3-digit code and a space: {status[:64]!r}")
+    code = int(digits)
+    if code < 200:
+        raise InvalidResponse(f"status {code} cannot be a final response")
+    if "\r" in status or "\n" in status or "\0" in status:
+        raise InvalidResponse(f"status contains a control character: {status[:64]!r}")
+    try:
+        status.encode("latin-1")
+    except UnicodeEncodeError:
+        raise InvalidResponse(f"status is not latin-1: {status[:64]!r}") from None
+    if len(_STATUS_CODES) < _CACHE_MAX:
+        _STATUS_CODES[status] = code
+    return code
+
+
+def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+    """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs.
+
+    Names are checked to be tokens, and the head as a whole for CR/LF/NUL, by h1 when it
+    writes (so nothing invalid reaches the wire); here we refuse what h1 cannot see: wrong
+    types, non-latin-1 text, and control characters in values (so the app learns early).
+    """
+    if type(headers) is not list:
+        raise InvalidResponse(f"headers must be a list, not {type(headers).__name__}")
+    out = []
+    append = out.append
+    try:
+        for name, value in headers:
+            if type(name) is not str or type(value) is not str:
+                raise InvalidResponse(
+                    f"header names and values must be str, got {type(name).__name__}: "
+                    f"{type(value).__name__} for {name!r}")
+            encoded = value.encode("latin-1")
+            if b"\n" in encoded or b"\r" in encoded or b"\0" in encoded:
+                raise InvalidResponse(f"header {name!r} has a control character in its value")
+            append((name.encode("latin-1"), encoded))
+    except UnicodeEncodeError as exc:
+        raise InvalidResponse(f"header is not latin-1: {exc.object[:64]!r}") from None
+    except (TypeError, ValueError) as exc:
+        if isinstance(exc, InvalidResponse):
+            raise
+        raise InvalidResponse(f"headers must be (name, value) tuples: {exc}") from None
+    return out
+
+
+# ---------------------------------------------------------------- wsgi.errors
+class ErrorStream:
+    """``wsgi.errors``: text written here is logged line by line (``gannet.error.wsgi``).
+
+    One per worker thread, so partial lines of concurrent requests never interleave."""
+
+    __slots__ = ("partial",)
+
+    def __init__(self) -> None:
+        self.partial = ""
+
+    def write(self, text: str) -> int:
+        if type(text) is not str:
+            raise TypeError(f"wsgi.errors.write() takes str, not {type(text).__name__}")
+        if "\n" not in text:
+            self.partial += text
+            return len(text)
+        lines = (self.partial + text).split("\n")
+        self.partial = lines.pop()
+        for line in lines:
+            errors_logger.error("%s", line)
+        return len(text)
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def flush(self) -> None:
+        if self.partial:
+            errors_logger.error("%s", self.partial)
+            self.partial = ""
+
+
+# ---------------------------------------------------------------- wsgi.file_wrapper
+class FileWrapper:
+    """``wsgi.file_wrapper``. The runner recognises it and sends real files with
+    ``os.sendfile`` from the event loop; anything else is read in blocks by iteration."""
+
+    __slots__ = ("filelike", "block_size", "close")
+
+    def __init__(self, filelike: Any, block_size: int = 8192) -> None:
+        self.filelike = filelike
+        # Blocks are at least 64 KiB: each block is one hand-off to the event loop.
+        self.block_size = max(block_size, 65536)
+        self.close = getattr(filelike, "close", _nothing)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        data = self.filelike.read(self.block_size)
+        if data:
+            return data
+        raise StopIteration
+
+
+def _nothing() -> None:
+    pass

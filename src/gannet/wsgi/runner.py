@@ -1,0 +1,439 @@
+"""The WSGI thread pool and the hand-off between it and the event loop.
+
+Theory of operation. h1 reads a request, body included, on the event loop and calls
+``WSGIRunner.submit(cycle)``, which is ``SimpleQueue.put``: one C call, no future, no task,
+no lock. ``--threads`` worker threads block in ``SimpleQueue.get``; a worker builds the
+environ, calls the app, walks its iterable and turns what it produced into small tuples
+("messages") appended to one shared deque. The first message of a batch schedules one
+``call_soon_threadsafe(flush)``; every message appended before that flush runs rides the
+same loop wake-up, so under load one wake-up writes many responses. ``flush`` (loop
+thread) performs each message with the h1 responder and finally calls ``cycle_done``.
+
+The common case — the app returns a one-item list — is one queue put, one worker run,
+one message and one transport write.
+
+Streaming responses (generators, ``write()``, file-likes read in blocks) post each block as
+it comes (PEP 3333: blocks are never held back). Flow control: after every half
+``--wsgi-write-buffer`` of output the worker takes a per-response lock and posts a "sync"
+message; the loop releases it once that point has been written and the transport is below
+its high-water mark. So a worker runs at most one window ahead of the last drained sync,
+and blocks only when *its* client does not read. Memory per connection is bounded by
+``--wsgi-write-buffer`` plus the transport's high-water mark (64 KiB) plus the largest
+single block the app yields. A request body costs at most ``--wsgi-body-buffer`` of memory
+(the rest is on disk, see cycle.py). With ``--threads N`` the most memory WSGI responses
+in flight can hold is therefore about N × (wsgi-write-buffer + 64 KiB) beyond what the
+apps themselves allocate.
+
+``wsgi.file_wrapper`` around a regular file is not read by the worker at all: the worker
+hands the file to the loop, which sends it with ``os.sendfile`` (h1's zero-copy path), and
+the app's ``close()`` then runs back on a worker. A slow downloader holds no thread.
+
+Errors: before the head was handed over, a 500 (the reason logged); after, the
+connection is aborted. ``close()`` on the app's iterable is always called, on the worker,
+before the request counts as done (``cycle_done``), so a graceful shutdown, which waits
+for ``state.active`` to reach 0, waits for running WSGI calls and their ``close()``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import queue
+import stat
+import threading
+from collections import deque
+from typing import Any, Callable
+
+from .cycle import WSGICycle
+from .environ import (EnvironBuilder, ErrorStream, FileWrapper, InvalidResponse,
+                      base_environ, check_status, encode_headers)
+
+__all__ = ["WSGIRunner", "ClientGone"]
+
+logger = logging.getLogger("gannet.error")
+
+try:  # the validator wraps iterables; we look through it to find a file_wrapper
+    from wsgiref.validate import IteratorWrapper as _ValidatorIterator
+except ImportError:  # pragma: no cover
+    _ValidatorIterator = None  # type: ignore[assignment,misc]
+
+# Message opcodes (first item of each tuple posted to the loop).
+_FULL = 0        # (op, cycle, status, headers, body, done): head and the whole body
+_HEAD = 1        # (op, cycle, status, headers, block): head and a first block, more follow
+_BLOCK = 2       # (op, cycle, block)
+_END = 3         # (op, cycle): end of body; request done
+_DONE = 4        # (op, cycle): request done, nothing more to write
+_ERROR = 5       # (op, cycle): 500 if the head is not out yet, else abort; request done
+_SYNC = 6        # (op, cycle, lock): release lock once the client drained this far
+_SENDFILE = 7    # (op, cycle, status, headers, file, offset, count, result)
+
+
+class ClientGone(ConnectionResetError):
+    """Raised from ``write()`` (and ends iteration) when the client has disconnected."""
+
+
+def _as_bytes(data: Any) -> bytes:
+    if isinstance(data, (bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(f"WSGI response blocks must be bytes, not {type(data).__name__}")
+
+
+def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if len(name) == 14 and name.lower() == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class WSGIRunner:
+    def __init__(self, state: Any, app: Callable, config: Any) -> None:
+        self.state = state
+        self.loop: asyncio.AbstractEventLoop = state.loop
+        self.app = app
+        self.queue: queue.SimpleQueue = queue.SimpleQueue()
+        # h1 calls submit(cycle) on the loop thread: bound straight to the C-level put.
+        self.submit: Callable[[Any], None] = self.queue.put
+        self.pending: deque[tuple] = deque()
+        self.scheduled = False
+        self.closed = False
+        self.tasks: set[asyncio.Task] = set()
+        self.half_window = max(config.wsgi_write_buffer // 2, 1)
+        multiprocess = int(getattr(config, "workers", 1) or 1) > 1
+        self.workers = [_Worker(self, i, config.threads > 1, multiprocess)
+                        for i in range(config.threads)]
+        for worker in self.workers:
+            worker.thread.start()
+
+    # ------------------------------------------------------------ any thread
+    def post(self, message: tuple) -> None:
+        # deque.append is atomic; the flag makes the first message of a batch wake the
+        # loop. flush clears it *before* draining, so a message appended after the clear
+        # either is drained by that flush or schedules the next one: none is stranded.
+        self.pending.append(message)
+        if not self.scheduled:
+            self.scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self.flush)
+            except RuntimeError:  # the loop is closed: the process is exiting
+                pass
+
+    # ------------------------------------------------------------ loop thread
+    def flush(self) -> None:
+        self.scheduled = False
+        pending = self.pending
+        popleft = pending.popleft
+        while pending:
+            message = popleft()
+            op = message[0]
+            cycle = message[1]
+            try:
+                if op == _FULL:
+                    if not (cycle.disconnected or cycle.complete):
+                        cycle.status = message[2]
+                        cycle.headers = message[3]
+                        cycle.started = True
+                        try:
+                            cycle.conn.send_head_and_body(cycle, message[4], False)
+                        except Exception as exc:  # noqa: BLE001
+                            self.failed(cycle, exc)
+                    if message[5]:
+                        cycle.conn.cycle_done(cycle)
+                elif op == _BLOCK:
+                    if not (cycle.disconnected or cycle.complete):
+                        try:
+                            cycle.conn.send_body(cycle, message[2], True)
+                        except Exception as exc:  # noqa: BLE001
+                            self.failed(cycle, exc)
+                elif op == _SYNC:
+                    conn = cycle.conn
+                    if conn.write_paused and not cycle.disconnected:
+                        self._spawn(self._release_after_drain(conn, message[2]))
+                    else:
+                        message[2].release()
+                elif op == _HEAD:
+                    if not (cycle.disconnected or cycle.complete):
+                        cycle.status = message[2]
+                        cycle.headers = message[3]
+                        cycle.started = True
+                        try:
+                            cycle.conn.send_head_and_body(cycle, message[4], True)
+                        except Exception as exc:  # noqa: BLE001
+                            self.failed(cycle, exc)
+                elif op == _END:
+                    if not (cycle.disconnected or cycle.complete):
+                        try:
+                            cycle.conn.send_body(cycle, b"", False)
+                        except Exception as exc:  # noqa: BLE001
+                            self.failed(cycle, exc)
+                    cycle.conn.cycle_done(cycle)
+                elif op == _DONE:
+                    cycle.conn.cycle_done(cycle)
+                elif op == _ERROR:
+                    if not (cycle.disconnected or cycle.complete):
+                        if cycle.head_sent:
+                            cycle.conn.abort(cycle)
+                        else:
+                            cycle.conn.send_error(cycle, 500)
+                    cycle.conn.cycle_done(cycle)
+                elif op == _SENDFILE:
+                    cycle.status = message[2]
+                    cycle.headers = message[3]
+                    cycle.started = True
+                    task = self._spawn(self._sendfile(cycle, *message[4:]))
+                    cycle.task = task
+                    self.state.tasks.add(task)  # graceful shutdown waits for (or cancels) it
+            except Exception:  # noqa: BLE001 - one bad message must not strand the others
+                logger.exception("internal error while writing a WSGI response")
+
+    def failed(self, cycle: WSGICycle, exc: Exception) -> None:
+        """The responder refused what the app produced (bad header, length mismatch)."""
+        first = not cycle.disconnected
+        cycle.disconnected = True  # the worker stops producing for this response
+        if first:
+            logger.error("Invalid response from WSGI application: %s", exc)
+        conn = cycle.conn
+        if cycle.head_sent:
+            conn.abort(cycle)
+        elif not cycle.complete:
+            conn.send_error(cycle, 500)
+
+    def _spawn(self, coro: Any) -> asyncio.Task:
+        task = self.loop.create_task(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def _release_after_drain(self, conn: Any, lock: threading.Lock) -> None:
+        try:
+            await conn.drain()
+        finally:
+            lock.release()
+
+    async def _sendfile(self, cycle: WSGICycle, file: Any, offset: int, count: int,
+                        result: Any) -> None:
+        try:
+            if not cycle.disconnected:
+                await cycle.conn.sendfile(cycle, file, offset, count, False)
+        except asyncio.CancelledError:
+            if not cycle.complete:
+                cycle.conn.abort(cycle)
+        except (ConnectionError, OSError) as exc:
+            logger.debug("sendfile ended early: %s", exc)
+            if not cycle.complete:
+                cycle.conn.abort(cycle)
+        except Exception as exc:  # noqa: BLE001
+            self.failed(cycle, exc)
+        finally:
+            # close() is the app's code (Django runs request_finished there): a worker
+            # calls it, then posts _DONE. After shutdown there is no worker: call it here.
+            if self.closed:
+                _close(result)
+                cycle.conn.cycle_done(cycle)
+            else:
+                self.queue.put((cycle, result))
+
+    def close(self) -> None:
+        """Stop the workers (at shutdown, after the drain waited for running calls)."""
+        if self.closed:
+            return
+        self.closed = True
+        for _ in self.workers:
+            self.queue.put(None)
+        for worker in self.workers:
+            worker.thread.join(timeout=1.0)
+
+
+def _close(result: Any) -> None:
+    close = getattr(result, "close", None)
+    if close is not None:
+        try:
+            close()
+        except Exception:  # noqa: BLE001
+            logger.exception("Exception in the close() of a WSGI response")
+
+
+class _Worker:
+    """One pool thread. It serves one request at a time, so the per-request state lives
+    on the worker and ``start_response``/``write`` are bound once, not per request."""
+
+    def __init__(self, runner: WSGIRunner, index: int, multithread: bool,
+                 multiprocess: bool) -> None:
+        self.runner = runner
+        self.app = runner.app
+        self.post = runner.post
+        self.half_window = runner.half_window
+        state = runner.state
+        base = base_environ(ErrorStream(), multithread, multiprocess, FileWrapper)
+        self.builder = EnvironBuilder(base, state.raw_root_path)
+        self.start_response_bound = self.start_response
+        self.write_bound = self.write
+        self.cycle: Any = None
+        self.code = 0
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.head_posted = False
+        self.window = 0
+        self.flow: threading.Lock | None = None
+        self.thread = threading.Thread(target=self.run, name=f"gannet-wsgi-{index}", daemon=True)
+
+    def run(self) -> None:
+        get = self.runner.queue.get
+        handle = self.handle
+        while True:
+            item = get()
+            if item is None:
+                return
+            if type(item) is tuple:  # a close() deferred until sendfile finished
+                _close(item[1])
+                self.post((_DONE, item[0]))
+                continue
+            try:
+                handle(item)
+            except BaseException:  # noqa: BLE001 - the pool must survive anything
+                logger.exception("internal error in a WSGI worker")
+                self.post((_ERROR, item))
+
+    def handle(self, cycle: WSGICycle) -> None:
+        self.cycle = cycle
+        self.code = 0
+        self.head_posted = False
+        self.window = 0
+        self.flow = None
+        if cycle.disconnected:  # the client left while the request waited for a thread
+            cycle.release_body()
+            self.post((_DONE, cycle))
+            return
+        result: Any = None
+        try:
+            environ = self.builder.build(cycle)
+            result = self.app(environ, self.start_response_bound)
+            if type(result) is list and len(result) == 1 and self.code and not self.head_posted:
+                body = result[0]  # the common case: one message, one write
+                if type(body) is not bytes:
+                    body = _as_bytes(body)
+                final: tuple | None = (_FULL, cycle, self.code, self.headers, body, True)
+            else:
+                final = self.iterate(cycle, result)
+        except ClientGone:
+            logger.debug("client went away before the WSGI response was sent")
+            final = (_DONE, cycle)
+        except InvalidResponse as exc:
+            logger.error("Invalid response from WSGI application for %s %s: %s",
+                         cycle.scope["method"], cycle.scope["path"], exc)
+            final = (_ERROR, cycle)
+        except BaseException as exc:  # noqa: BLE001 - the app's errors must not kill the pool
+            if cycle.disconnected and isinstance(exc, OSError):
+                logger.debug("WSGI app failed after the client went away: %r", exc)
+            else:
+                logger.error("Exception in WSGI application", exc_info=exc)
+            final = (_ERROR, cycle)
+        if final is not None and result is not None and type(result) is not list:
+            _close(result)  # PEP 3333: always, also on errors and disconnects
+        cycle.release_body()
+        self.cycle = None
+        if final is not None:
+            self.post(final)
+
+    def iterate(self, cycle: WSGICycle, result: Any) -> tuple | None:
+        wrapper = result
+        if _ValidatorIterator is not None and type(result) is _ValidatorIterator:
+            wrapper = result.original_iterator
+        if type(wrapper) is FileWrapper and self.code and not self.head_posted:
+            message = self.file_message(cycle, wrapper.filelike, result)
+            if message is not None:
+                self.head_posted = True
+                self.post(message)
+                return None  # close() and cycle_done follow the sendfile
+        complete = False
+        for block in result:
+            if type(block) is not bytes:
+                block = _as_bytes(block)
+            if not block:
+                continue
+            if cycle.disconnected:
+                raise ClientGone("client disconnected")
+            if complete:
+                raise RuntimeError("response body longer than its Content-Length")
+            if not self.head_posted:
+                if not self.code:
+                    raise RuntimeError("the app produced a body before calling start_response")
+                if _content_length(self.headers) == len(block):
+                    # The declared length says this block is the whole body: head and
+                    # body in one write, as for a list (Flask, Django responses).
+                    self.head_posted = complete = True
+                    self.post((_FULL, cycle, self.code, self.headers, block, False))
+                    continue
+            self.send(block)
+        if not self.code:
+            raise RuntimeError("the app returned without calling start_response")
+        if complete:
+            return (_DONE, cycle)
+        if not self.head_posted:
+            self.head_posted = True
+            return (_FULL, cycle, self.code, self.headers, b"", True)
+        return (_END, cycle)
+
+    def file_message(self, cycle: WSGICycle, file: Any, result: Any) -> tuple | None:
+        try:
+            fileno = file.fileno()
+            info = os.fstat(fileno)
+        except (AttributeError, OSError, ValueError):
+            return None
+        if not stat.S_ISREG(info.st_mode):
+            return None  # pipes, sockets, devices: read in blocks
+        try:
+            offset = file.tell()
+        except (AttributeError, OSError, ValueError):
+            offset = os.lseek(fileno, 0, os.SEEK_CUR)
+        count = max(info.st_size - offset, 0)
+        declared = _content_length(self.headers)
+        if declared is not None and 0 <= declared < count:
+            count = declared
+        return (_SENDFILE, cycle, self.code, self.headers, file, offset, count, result)
+
+    def send(self, block: bytes) -> None:
+        cycle = self.cycle
+        if cycle.disconnected:
+            raise ClientGone("client disconnected")
+        if self.head_posted:
+            self.post((_BLOCK, cycle, block))
+        else:
+            self.head_posted = True
+            self.post((_HEAD, cycle, self.code, self.headers, block))
+        self.window += len(block)
+        if self.window >= self.half_window:
+            self.window = 0
+            flow = self.flow
+            if flow is None:
+                flow = self.flow = threading.Lock()
+            # Blocks until the loop released the previous sync, i.e. until this client
+            # drained all but the last half window. Taken before posting, so every release
+            # the loop does matches an acquire.
+            flow.acquire()
+            self.post((_SYNC, cycle, flow))
+
+    # ------------------------------------------------------------ the app's callables
+    def start_response(self, status: str, headers: list, exc_info: Any = None) -> Callable:
+        if exc_info is not None:
+            try:
+                if self.head_posted:
+                    # PEP 3333: too late to change the response; re-raise the app's error.
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None
+        elif self.code:
+            raise AssertionError("start_response() called again without exc_info")
+        code = check_status(status)
+        self.headers = encode_headers(headers)
+        self.code = code
+        return self.write_bound
+
+    def write(self, data: bytes) -> None:
+        if not self.code or self.cycle is None:
+            raise AssertionError("write() called before start_response()")
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        if data:
+            self.send(data)
