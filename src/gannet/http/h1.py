@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections import deque
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -56,6 +57,19 @@ _NAME_KINDS: dict[bytes, int] = {}
 _NAME_KINDS_MAX = 1024
 
 
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+# RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ]; an IP literal in brackets.
+_HOST_VALUE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z")
+_GOOD_HOSTS: set[bytes] = set()  # Host values already checked (bounded)
+
+
+def _check_host(value: bytes) -> None:
+    if not _HOST_VALUE.match(value):
+        raise ProtocolError(400, f"invalid Host header {value[:64]!r}")
+    if len(_GOOD_HOSTS) < 256:
+        _GOOD_HOSTS.add(value)
+
+
 # Values already checked to hold no CR, LF or NUL (response splitting, RFC 9110 §5.5).
 # Most responses repeat the same few values, so the check runs once per distinct value.
 _GOOD_VALUES: set[bytes] = set()
@@ -88,7 +102,7 @@ class H1Protocol(asyncio.Protocol):
         "url", "headers", "hosts", "expect_continue", "content_length", "chunked_request",
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
-        "idle_since", "closing", "dead", "pending_upgrade", "special_seen",
+        "idle_since", "closing", "dead", "pending_upgrade", "special_seen", "pending_refusal",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -121,6 +135,7 @@ class H1Protocol(asyncio.Protocol):
         self.closing = False
         self.dead = False  # the parser failed or the transport closed: ignore further input
         self.pending_upgrade: dict | None = None  # a WebSocket handshake awaiting hand-over
+        self.pending_refusal: ProtocolError | None = None  # sent once earlier responses are out
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -166,16 +181,31 @@ class H1Protocol(asyncio.Protocol):
             else:
                 logger.error("internal error while parsing a request", exc_info=cause)
                 self._refuse(ProtocolError(500, "internal error"))
-        except httptools.HttpParserInvalidMethodError as exc:
-            self._refuse(ProtocolError(501, f"unknown method ({exc})"))
+        except httptools.HttpParserInvalidMethodError:
+            # A well-formed method we do not know is 501; garbage in its place is 400.
+            method = data.lstrip(b"\r\n").split(b" ", 1)[0][:32]
+            if _TOKEN.match(method):
+                self._refuse(ProtocolError(501, f"unknown method {method!r}"))
+            else:
+                self._refuse(ProtocolError(400, f"malformed request line near {method!r}"))
         except httptools.HttpParserError as exc:
             self._refuse(ProtocolError(400, str(exc) or "malformed request"))
 
     def eof_received(self) -> bool | None:
-        # A half-close ends the request stream; let the response in flight finish.
-        if self.cycle is None and self.parsing is None:
-            return None
+        """A half-close: answer what was fully received, drop what was cut short."""
         self.closing = True
+        parsing = self.parsing
+        if parsing is not None:
+            # The request in progress can never complete: its app sees the client go.
+            self.parsing = None
+            parsing.feed_disconnect()
+            if parsing is self.cycle or self.cycle is None:
+                return None  # nothing complete left to answer: close
+            if self.pipeline and parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+        if self.cycle is None:
+            return None
+        self.dead = True  # stop parsing; the responses still due go out, then we close
         return True
 
     def pause_writing(self) -> None:
@@ -240,6 +270,8 @@ class H1Protocol(asyncio.Protocol):
         if kind is not None:
             if kind == _HOST:
                 self.hosts += 1
+                if value not in _GOOD_HOSTS:
+                    _check_host(value)
             else:
                 self._special_header(kind, value)
         headers.append((name, value))
@@ -252,9 +284,12 @@ class H1Protocol(asyncio.Protocol):
             if limit and self.content_length > limit:
                 raise ProtocolError(413, f"Content-Length {self.content_length} exceeds the {limit}-byte limit")
         elif kind == _TE:
-            # llhttp refuses codings that do not end in chunked; anything besides chunked
-            # itself is a coding we cannot decode (RFC 9112 §6.1: 501).
-            if value.lower() != b"chunked":
+            # RFC 9112 §6.3: chunked must be the final coding, else 400. Codings before it
+            # are ones we cannot decode (RFC 9112 §6.1: 501).
+            codings = value.lower()
+            if self.chunked_request or not codings.rstrip(b" \t").endswith(b"chunked"):
+                raise ProtocolError(400, "chunked is not the final transfer coding")
+            if codings != b"chunked":
                 raise ProtocolError(501, f"unsupported transfer coding {value[:64]!r}")
             self.chunked_request = True
         elif kind == _EXPECT:
@@ -274,6 +309,9 @@ class H1Protocol(asyncio.Protocol):
         if version != "1.1":
             if version == "1.0":
                 self.expect_continue = False  # RFC 9110 §10.1.1: ignore it from HTTP/1.0
+                if self.chunked_request:
+                    # RFC 9112 §6.1: Transfer-Encoding in HTTP/1.0 means faulty framing.
+                    raise ProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
             elif version.startswith("0."):
                 raise ProtocolError(400, f"HTTP/{version} is not supported")
             else:
@@ -448,6 +486,12 @@ class H1Protocol(asyncio.Protocol):
         if self.cycle is cycle:
             self.cycle = None
         if self.dead:
+            if self.pipeline:
+                self._activate(self.pipeline.popleft())  # answered before we close
+                return
+            if self.pending_refusal is not None:
+                self._write_refusal(self.pending_refusal)
+                self.pending_refusal = None
             self.transport.close()
             return
         keep_alive = cycle.keep_alive and not self.closing and not self.state.shutting_down
@@ -667,17 +711,23 @@ class H1Protocol(asyncio.Protocol):
             parsing.feed_disconnect()  # a broken body: the app sees the client go
         current = self.cycle
         if current is not None and not current.complete:
+            if parsing is not None and self.pipeline and parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            if current is not parsing:
+                # Responses are still due for earlier requests: they go out first, then this
+                # refusal, then the close (RFC 9112 §9.3.2 keeps responses in order).
+                self.pending_refusal = error
+                return
             if self.pipeline:
                 self.pipeline.clear()
-            if current is not parsing:
-                # A response is still due for an earlier request: finish it, then close.
-                current.keep_alive = False
-                return
             if current.head_sent:
                 self.abort(current)
                 return
             current.complete = True  # the app's own response, if any, is refused from now
             self.cycle = None
+        self._write_refusal(error)
+
+    def _write_refusal(self, error: ProtocolError) -> None:
         body = reason_phrase(error.status).encode()
         self.transport.write(
             b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
