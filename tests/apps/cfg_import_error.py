@@ -1,0 +1,2 @@
+"""A module that raises while being imported."""
+raise RuntimeError("cfg module exploded at import")

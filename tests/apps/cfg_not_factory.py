@@ -1,0 +1,2 @@
+"""--factory given for an object that is not callable."""
+app = 42
