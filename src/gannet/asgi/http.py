@@ -147,12 +147,12 @@ class HTTPCycle:
         return {"type": "http.request", "body": data, "more_body": self.more_body}
 
     async def send(self, message: dict) -> None:
+        if self.disconnected:
+            raise ClientDisconnected("client disconnected")  # ASGI 2.4: an OSError subclass
         mtype = message["type"]
         if mtype == "http.response.body":
             if not self.started or self.complete or self.trailers_pending:
                 self._protocol_error(message)
-            if self.disconnected:
-                raise ClientDisconnected("client disconnected")
             more_body = message.get("more_body", False)
             if self.head_sent:
                 self.conn.send_body(self, message.get("body", b""), more_body)

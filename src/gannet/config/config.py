@@ -72,6 +72,7 @@ class Config:
     timeout_keep_alive: float
     timeout_graceful_shutdown: float
     header_read_timeout: float
+    body_read_timeout: float
     limit_concurrency: int | None
     limit_max_requests: int | None
     limit_request_line: int

@@ -192,6 +192,10 @@ SETTINGS: tuple[Setting, ...] = (
     _s("header_read_timeout", 10.0, "A request's line and headers must arrive within this many "
        "seconds of its first byte, or the client gets 408 (slowloris guard).",
        convert=to_float, validate=at_least(0.001), section="timeouts", metavar="SECONDS"),
+    _s("body_read_timeout", 60.0, "A request body that makes no progress for this many "
+       "seconds (while Gannet is reading it) is abandoned: 408, or a close if the response "
+       "had started; the app sees http.disconnect.", convert=to_float, validate=at_least(0.001),
+       section="timeouts", metavar="SECONDS"),
     # -------------------------------------------------------------- limits
     _s("limit_concurrency", None, "Answer 503 to new requests while this many are in flight.",
        convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),

@@ -103,6 +103,7 @@ class H1Protocol(asyncio.Protocol):
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
         "idle_since", "closing", "dead", "pending_upgrade", "special_seen", "pending_refusal",
+        "body_progress",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -122,6 +123,7 @@ class H1Protocol(asyncio.Protocol):
         self.chunked_request = False
         self.upgrade = False
         self.head_started: float | None = None
+        self.body_progress = 0.0
         self.head_bytes = 0
         self.in_head = False
         self.body_received = 0
@@ -302,6 +304,7 @@ class H1Protocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
+        self.body_progress = self.head_started  # the body clock starts with the head's
         self.head_started = None
         state = self.state
         parser = self.parser
@@ -409,6 +412,7 @@ class H1Protocol(asyncio.Protocol):
         return parsed.path or b"/", parsed.query or b""
 
     def on_body(self, body: bytes) -> None:
+        self.body_progress = self.loop.time()
         self.body_received += len(body)
         limit = self.state.limit_request_body
         if limit and self.body_received > limit:
@@ -742,7 +746,11 @@ class H1Protocol(asyncio.Protocol):
         if self.head_started is not None:
             if now - self.head_started > state.header_read_timeout and self.cycle is None:
                 self._refuse(ProtocolError(408, "request head not received in time"))
-        elif self.idle_since is not None and self.cycle is None and self.parsing is None:
+        elif self.parsing is not None:
+            # A stalled body, unless the stall is ours (reading paused for a slow app).
+            if not self.reading_paused and now - self.body_progress > state.body_read_timeout:
+                self._refuse(ProtocolError(408, "request body stalled"))
+        elif self.idle_since is not None and self.cycle is None:
             if now - self.idle_since > state.timeout_keep_alive:
                 self.dead = True
                 self.transport.close()

@@ -43,6 +43,7 @@ class ServerState:
         self.max_head_bytes = (config.limit_request_line + 4 +
                                config.limit_request_fields * (config.limit_request_field_size + 4))
         self.header_read_timeout = config.header_read_timeout
+        self.body_read_timeout = config.body_read_timeout
         self.timeout_keep_alive = config.timeout_keep_alive
         self.access_logger = access_logger
         self.access_log = access_logger is not None
