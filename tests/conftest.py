@@ -44,6 +44,7 @@ class RunningServer:
         self.url = ""
         self.host = "127.0.0.1"
         self.port = 0
+        self.uds: str | None = None  # set when the server listens only on a Unix socket
 
     @property
     def log(self) -> str:
@@ -130,9 +131,12 @@ def start_server(app: str, *args: str, env: dict[str, str] | None = None, cwd: s
                 cond.wait(min(remaining, 0.2))
         server.url = match.group(1)
         hostport = server.url.split("//", 1)[1]
-        host, _, port = hostport.rpartition(":")
-        server.host = host.strip("[]")
-        server.port = int(port)
+        if hostport.startswith("unix:"):
+            server.uds = hostport[len("unix:"):]
+        else:
+            host, _, port = hostport.rpartition(":")
+            server.host = host.strip("[]")
+            server.port = int(port)
     return server
 
 

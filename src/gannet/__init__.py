@@ -22,5 +22,6 @@ def run(app: Any, **options: Any) -> int:
 
     config_file = options.pop("config_file", None)
     config = Config(app, config_file=config_file, **options)
-    configure_logging(config.log_level, config.log_config)
+    configure_logging(config.log_level, config.log_config,
+                          config.sources["log_level"] != "default")
     return serve(config)

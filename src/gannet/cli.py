@@ -86,7 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = config_from_args(argv)
-        configure_logging(config.log_level, config.log_config)
+        configure_logging(config.log_level, config.log_config,
+                          config.sources["log_level"] != "default")
     except ConfigError as exc:
         sys.stderr.write(f"gannet: error: {exc}\n")
         return EXIT_CONFIG

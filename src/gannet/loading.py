@@ -51,6 +51,8 @@ def load_app(app: Any, *, factory: bool = False, app_dir: str | None = None) -> 
         app = app()
     elif inspect.isfunction(app) and not _looks_like_app(app):
         logger.warning("the app looks like a factory (it takes no arguments); did you mean --factory?")
+    if not callable(app):
+        raise AppLoadError(f"the app is not callable (got {type(app).__name__})")
     return app
 
 

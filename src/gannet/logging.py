@@ -26,8 +26,10 @@ _LEVELS = {"critical": logging.CRITICAL, "error": logging.ERROR, "warning": logg
            "info": logging.INFO, "debug": logging.DEBUG, "trace": TRACE}
 
 
-def configure_logging(log_level: str = "info", log_config: str | None = None) -> None:
-    """Install Gannet's default handlers, or the user's configuration file."""
+def configure_logging(log_level: str = "info", log_config: str | None = None,
+                      level_given: bool = True) -> None:
+    """Install Gannet's default handlers, or the user's configuration file. With a config
+    file, its levels stand unless a log level was given explicitly too."""
     if log_config:
         _load_log_config(log_config)
     else:
@@ -40,6 +42,8 @@ def configure_logging(log_level: str = "info", log_config: str | None = None) ->
                 handler._gannet = True  # type: ignore[attr-defined]
                 logger.addHandler(handler)
             logger.propagate = False
+    if log_config and not level_given:
+        return
     level = _LEVELS[log_level]
     logging.getLogger("gannet").setLevel(level)
     error_logger.setLevel(level)

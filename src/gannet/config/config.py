@@ -122,6 +122,8 @@ class Config:
                 self.sources[key] = f"file {path}"
 
         env = os.environ if environ is None else environ
+        if app is None and env.get("GANNET_APP"):  # env beats the file, the CLI beats both
+            self.app = env["GANNET_APP"]
         for setting in SETTINGS:
             if setting.env_var in env:
                 values[setting.name] = _parse(setting, env[setting.env_var], via=setting.env_var)

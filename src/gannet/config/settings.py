@@ -100,6 +100,19 @@ def at_least(minimum: float) -> Callable[[Any], str | None]:
     return check
 
 
+class _AnyAtom(dict):
+    def __missing__(self, key: str) -> str:
+        return "-"
+
+
+def log_format(value: str) -> str | None:
+    try:
+        value % _AnyAtom()
+    except (ValueError, TypeError, KeyError) as exc:
+        return f"not a valid %-format ({exc})"
+    return None
+
+
 def port_number(value: int) -> str | None:
     if not 0 <= value <= 65535:
         return f"must be between 0 and 65535, got {value}"
@@ -222,7 +235,7 @@ SETTINGS: tuple[Setting, ...] = (
        convert=to_bool, negatable=True, section="logging"),
     _s("access_log_format", DEFAULT_ACCESS_LOG_FORMAT, "Access log line, with gunicorn's "
        "atoms: %(h)s %(r)s %(s)s %(b)s %(T)s %(M)s %(D)s %({header}i)s ...",
-       section="logging", metavar="FORMAT"),
+       validate=log_format, section="logging", metavar="FORMAT"),
     _s("server_header", True, "Send 'server: gannet' on every response.", convert=to_bool,
        negatable=True, section="logging"),
     _s("date_header", True, "Send a Date header on every response (refreshed once a second).",

@@ -758,7 +758,7 @@ class H1Protocol(asyncio.Protocol):
     def shutdown(self) -> None:
         """Graceful drain: close if idle, else let the current response finish with close."""
         self.closing = True
-        if self.cycle is None and self.parsing is None and self.head_started is None:
+        if self.cycle is None and self.parsing is None:  # nothing has reached the app
             self.dead = True
             self.transport.close()
         elif self.cycle is not None:

@@ -22,11 +22,12 @@ class Listener:
     sock: socket.socket
     address: str  # as given, for messages
     kind: str  # "tcp", "unix" or "fd"
+    path: str | None = None  # the socket file we created, removed at exit
 
     @property
     def url(self) -> str:
         if self.sock.family == socket.AF_UNIX:
-            return f"http://unix:{self.sock.getsockname()}"
+            return f"http://unix:{self.path or self.sock.getsockname()}"
         host, port = self.sock.getsockname()[:2]
         if self.sock.family == socket.AF_INET6:
             host = f"[{host}]"
@@ -73,7 +74,7 @@ def bind(address: str, backlog: int) -> Listener:
     except OSError as exc:
         raise BindError(f"cannot listen on {address}: {exc.strerror or exc}") from None
     sock.setblocking(False)
-    return Listener(sock, address, kind)
+    return Listener(sock, address, kind, str(details) if kind == "unix" else None)
 
 
 def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:

@@ -42,6 +42,7 @@ class Server:
         self.should_exit = False
         self.force_exit = False
         self._exit_event: asyncio.Event | None = None
+        self._force_event: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._ticker: asyncio.TimerHandle | None = None
@@ -69,6 +70,7 @@ class Server:
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._exit_event = asyncio.Event()
+        self._force_event = asyncio.Event()
         if self.should_exit:
             self._exit_event.set()
         app = self._load_app()
@@ -83,21 +85,26 @@ class Server:
             from ..asgi.websocket import install_websocket  # sets state.ws_upgrade
 
             install_websocket(state, config)
-        self.lifespan = Lifespan(app, "off" if self._interface == "wsgi" else config.lifespan,
-                                 state.app_state)
-        await self.lifespan.startup()
+        # Bind first: a port in use fails fast, before the app's startup runs.
+        self._bind(sockets)
+        self._install_signal_handlers()
         try:
-            self._install_signal_handlers()
-            await self._listen(sockets)
-            self.started = True
-            self._tick()
-            await self._exit_event.wait()
-            await self._drain()
+            self.lifespan = Lifespan(app, "off" if self._interface == "wsgi" else config.lifespan,
+                                     state.app_state)
+            await self.lifespan.startup()
+            try:
+                if not self.should_exit:
+                    await self._listen()
+                    self.started = True
+                    self._tick()
+                    await self._exit_event.wait()
+                await self._drain()
+            finally:
+                if self._ticker is not None:
+                    self._ticker.cancel()
+                await self._lifespan_shutdown()
         finally:
-            if self._ticker is not None:
-                self._ticker.cancel()
             self._restore_signal_handlers()
-            await self.lifespan.shutdown()
             if state.wsgi is not None:
                 state.wsgi.close()
             self._close_listeners()
@@ -119,12 +126,27 @@ class Server:
             return _no_asgi_app  # requests go to state.wsgi (see install_wsgi)
         return app
 
-    async def _listen(self, sockets: list[socket.socket] | None) -> None:
+    async def _lifespan_shutdown(self) -> None:
+        """Bounded by the graceful timeout, and cut short by a second SIGINT."""
         loop = asyncio.get_running_loop()
+        shutdown = loop.create_task(self.lifespan.shutdown())
+        forced = loop.create_task(self._force_event.wait())
+        done, pending = await asyncio.wait({shutdown, forced}, timeout=self.config.timeout_graceful_shutdown,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if shutdown not in done:
+            logger.warning("Lifespan shutdown did not finish; exiting without it")
+
+    def _bind(self, sockets: list[socket.socket] | None) -> None:
         if sockets is not None:
             self.listeners = [Listener(sock, "inherited", "fd") for sock in sockets]
-        else:
-            self.listeners = [bind(address, self.config.backlog) for address in self.config.bind_addresses]
+            return
+        for address in self.config.bind_addresses:
+            self.listeners.append(bind(address, self.config.backlog))
+
+    async def _listen(self) -> None:
+        loop = asyncio.get_running_loop()
         state = self.state
 
         def factory() -> H1Protocol:
@@ -160,6 +182,8 @@ class Server:
         if self.should_exit and sig == signal.SIGINT:
             logger.warning("Second interrupt: forcing exit")
             self.force_exit = True
+            if self._force_event is not None:
+                self._force_event.set()
         self._request_exit()
 
     def _request_exit(self) -> None:
@@ -214,16 +238,12 @@ class Server:
 
     def _close_listeners(self) -> None:
         for listener in self.listeners:
-            if listener.kind == "unix":
+            listener.sock.close()
+            if listener.path:
                 try:
-                    path = listener.sock.getsockname()
-                    listener.sock.close()
-                    if isinstance(path, str) and path:
-                        os.unlink(path)
+                    os.unlink(listener.path)
                 except OSError:
                     pass
-            else:
-                listener.sock.close()
 
 
 async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
