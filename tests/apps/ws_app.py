@@ -73,7 +73,7 @@ async def app(scope, receive, send):
     if scope["type"] == "http":
         await http(scope, receive, send)
         return
-    path = scope["path"]
+    path = scope["path"][len(scope["root_path"]):]
     query = parse_qs(scope["query_string"].decode())
     message = await receive()
     assert message["type"] == "websocket.connect", message
