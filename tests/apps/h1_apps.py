@@ -26,6 +26,8 @@ the log the tests read with ``wait_for_log``).
 /error-before        raises before http.response.start
 /error-after         raises after the first body part went out
 /noresponse          returns without responding
+/status?s=N          status N with a body (for 204/304: the body must not be sent)
+/cl-short, /cl-long  Content-Length 10 with 5 bytes / Content-Length 3 with 5 bytes
 /body-before-start   sends http.response.body first
 /start-twice         sends http.response.start twice
 /crlf-value?k=KIND   a header value containing CR/LF/NUL (KIND: crlf, lf, cr, nul)
@@ -230,6 +232,16 @@ async def app(scope, receive, send):
                     "headers": [(b"content-type", b"text/plain"), (b"content-length", b"100")]})
         await send({"type": "http.response.body", "body": b"partial", "more_body": True})
         raise RuntimeError("h1 boom after start with length")
+    elif path == "/status":
+        await _respond(send, int(query["s"]), b"body-for-no-body-status")
+    elif path == "/cl-short":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"10")]})
+        await send({"type": "http.response.body", "body": b"12345"})
+    elif path == "/cl-long":
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", b"3")]})
+        await send({"type": "http.response.body", "body": b"12345"})
     elif path == "/noresponse":
         return
     elif path == "/body-before-start":

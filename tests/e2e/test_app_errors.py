@@ -140,3 +140,18 @@ def test_trailer_value_with_crlf_never_reaches_the_wire(gannet_server):
     # no complete response: the last chunk and a trailer section never went out
     assert not re.search(rb"\r\n0\r\n(.*\r\n)?\r\n$", reply, re.S), reply
     _still_serving(server)
+
+
+@pytest.mark.parametrize("path", ["/cl-short", "/cl-long"])
+def test_body_not_matching_app_content_length_gives_500(gannet_server, path):
+    """A one-shot body that contradicts the app's own Content-Length is caught before
+    the head goes out: a clean 500, never a mis-framed 200."""
+    server = gannet_server(APP)
+    with server.connect() as sock:
+        sock.sendall(_req(path))
+        reader = Reader(sock)
+        response = read_response(reader)
+    assert response.status == 500
+    assert b"12345" not in response.body
+    server.wait_for_log(r"does not match Content-Length")
+    _still_serving(server)

@@ -353,3 +353,18 @@ def test_unread_body_is_skipped_for_next_pipelined_request(gannet_server):
     assert denied.status == 401
     assert following.status == 200
     assert json.loads(following.body)["path"] == "/scope/next"
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_no_body_statuses_send_no_body(gannet_server, status):
+    """RFC 9110 §15.3.5/§15.4.5: 204 and 304 end at the head, whatever the app sends."""
+    server = gannet_server(APP)
+    with server.connect() as sock:
+        sock.sendall(_get(f"/status?s={status}") + _get("/scope/after"))
+        reader = Reader(sock)
+        first = read_response(reader)
+        following = read_response(reader)
+    assert first.status == status
+    assert first.get(b"transfer-encoding") is None
+    assert following.status == 200, following.head_raw
+    assert json.loads(following.body)["path"] == "/scope/after"
