@@ -70,6 +70,8 @@ class HTTPCycle:
     body_size = 0
     delivered = False
     disconnected = False
+    peer_gone = False  # the client half-closed after a complete request
+    body_done = False  # the app's last body message has been sent
     waiter: asyncio.Future | None = None
     started = False
     head_sent = False
@@ -110,6 +112,14 @@ class HTTPCycle:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
+    def feed_eof(self) -> None:
+        """The client sent EOF after a complete request: a long-poll app should hear that it
+        went away, but a half-closing client can still read the response, so send works."""
+        self.peer_gone = True
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     def feed_disconnect(self) -> None:
         self.disconnected = True
         waiter = self.waiter
@@ -124,14 +134,14 @@ class HTTPCycle:
             if not self.head_sent and not self.disconnected:
                 self.conn.send_continue(self)
         if not self.body and (self.more_body or self.delivered) \
-                and not self.disconnected and not self.complete:
+                and not self.disconnected and not self.complete and not self.peer_gone:
             self.conn.resume_reading()
             self.waiter = self.loop.create_future()
             try:
                 await self.waiter
             finally:
                 self.waiter = None
-        if self.disconnected or self.complete:
+        if self.disconnected or self.complete or (self.peer_gone and self.delivered):
             return _DISCONNECT
         body = self.body
         if body:
@@ -151,7 +161,7 @@ class HTTPCycle:
             raise ClientDisconnected("client disconnected")  # ASGI 2.4: an OSError subclass
         mtype = message["type"]
         if mtype == "http.response.body":
-            if not self.started or self.complete or self.trailers_pending:
+            if not self.started or self.body_done:
                 self._protocol_error(message)
             more_body = message.get("more_body", False)
             if self.head_sent:
@@ -161,7 +171,9 @@ class HTTPCycle:
             if more_body:
                 if self.conn.write_paused:
                     await self.conn.drain()
-            elif not self.trailers_pending:
+                return
+            self.body_done = True
+            if not self.trailers_pending:
                 self.complete = True
                 waiter = self.waiter
                 if waiter is not None and not waiter.done():
@@ -179,12 +191,10 @@ class HTTPCycle:
             self.started = True
             return
         if mtype == "http.response.trailers":
-            if not self.trailers_pending or not self.started:
-                self._protocol_error(message)
+            if not self.trailers_pending or not self.body_done:
+                self._protocol_error(message)  # trailers come after the whole body
             if self.disconnected:
                 raise ClientDisconnected("client disconnected")
-            if not self.head_sent:
-                self.conn.send_head_and_body(self, b"", True)
             more = message.get("more_trailers", False)
             self.conn.send_trailers(self, list(message.get("headers", ())), more)
             if not more:
@@ -202,7 +212,7 @@ class HTTPCycle:
         self._protocol_error(message, f"unknown message type {mtype!r}")
 
     async def _send_file(self, message: dict, mtype: str) -> None:
-        if not self.started or self.complete or (self.head_sent and mtype.endswith("pathsend")):
+        if not self.started or self.body_done or (self.head_sent and mtype.endswith("pathsend")):
             self._protocol_error(message)
         if self.disconnected:
             raise ClientDisconnected("client disconnected")
@@ -215,8 +225,10 @@ class HTTPCycle:
             more_body = message.get("more_body", False)
             await self.conn.sendfile(self, message["file"], message.get("offset"),
                                      message.get("count"), more_body)
-        if not more_body and not self.trailers_pending:
-            self.complete = True
+        if not more_body:
+            self.body_done = True
+            if not self.trailers_pending:
+                self.complete = True
 
     def _protocol_error(self, message: dict, why: str | None = None) -> None:
         reason = why or (

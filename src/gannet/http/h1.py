@@ -207,6 +207,7 @@ class H1Protocol(asyncio.Protocol):
                 self.pipeline.remove(parsing)
         if self.cycle is None:
             return None
+        self.cycle.feed_eof()  # a long-polling app hears the client went away
         self.dead = True  # stop parsing; the responses still due go out, then we close
         return True
 
@@ -542,7 +543,7 @@ class H1Protocol(asyncio.Protocol):
         else:
             transport.write(head)
             transport.write(body)
-        cycle.bytes_sent = len(body)
+        cycle.bytes_sent = 0 if cycle.no_body else len(body)
         if not more_body and not cycle.trailers_pending:
             self._response_complete(cycle)
 
@@ -593,9 +594,9 @@ class H1Protocol(asyncio.Protocol):
                 cycle.remaining = remaining
         elif no_body:
             pass
-        elif not more_body:
+        elif not more_body and not (cycle.trailers_pending and cycle.scope["http_version"] == "1.1"):
             append(b"content-length: %d\r\n" % len(body))
-        elif length is not None:
+        elif length is not None and not cycle.trailers_pending:
             append(b"content-length: %d\r\n" % length)
             cycle.remaining = length - len(body)
         elif cycle.scope["http_version"] == "1.1":

@@ -68,6 +68,9 @@ _SYNC = 6        # (op, cycle, lock): release lock once the client drained this 
 _SENDFILE = 7    # (op, cycle, status, headers, file, offset, count, result)
 
 
+_DEFER = os.environ.get("GANNET_WSGI_DEFER", "1") == "1"
+
+
 class ClientGone(ConnectionResetError):
     """Raised from ``write()`` (and ends iteration) when the client has disconnected."""
 
@@ -93,9 +96,12 @@ class WSGIRunner:
         self.state = state
         self.loop: asyncio.AbstractEventLoop = state.loop
         self.app = app
-        self.queue: queue.SimpleQueue = queue.SimpleQueue()
-        # h1 calls submit(cycle) on the loop thread: bound straight to the C-level put.
-        self.submit: Callable[[Any], None] = self.queue.put
+        # Work for the pool: cycles, and (cycle, result) pairs whose close() is due.
+        self.work: deque[Any] = deque()
+        # Wake-up queues of the workers asleep, and whether a wake-up is on its way.
+        self.sleepers: deque[queue.SimpleQueue] = deque()
+        self.waking = False
+        self.wake_scheduled = False
         self.pending: deque[tuple] = deque()
         self.scheduled = False
         self.closed = False
@@ -108,6 +114,36 @@ class WSGIRunner:
             worker.thread.start()
 
     # ------------------------------------------------------------ any thread
+    def submit(self, item: Any) -> None:
+        """Queue work (h1 calls this on the loop thread with a complete request)."""
+        self.work.append(item)
+        if not self.waking and not self.wake_scheduled:
+            if _DEFER:
+                # Woken at the end of this loop iteration, after every request that
+                # arrived with this one was queued: the worker's wake-up then costs the
+                # loop one switch per batch instead of preempting it mid-batch.
+                self.wake_scheduled = True
+                self.loop.call_soon(self._deferred_wake)
+            else:
+                self.wake_one()
+
+    def _deferred_wake(self) -> None:
+        self.wake_scheduled = False
+        if self.work and not self.waking:
+            self.wake_one()
+
+    def wake_one(self) -> None:
+        # At most one wake-up in flight: a worker that wakes takes the work, and before it
+        # calls the app it wakes the next one if work is left (see _Worker.run). So a burst
+        # of requests costs two thread wake-ups, not one per request, and a slow app call
+        # never strands queued work while other workers sleep.
+        try:
+            sleeper = self.sleepers.pop()
+        except IndexError:
+            return  # every worker is busy; each checks the work queue before sleeping
+        self.waking = True
+        sleeper.put(True)
+
     def post(self, message: tuple) -> None:
         # deque.append is atomic; the flag makes the first message of a batch wake the
         # loop. flush clears it *before* draining, so a message appended after the clear
@@ -233,15 +269,15 @@ class WSGIRunner:
                 _close(result)
                 cycle.conn.cycle_done(cycle)
             else:
-                self.queue.put((cycle, result))
+                self.submit((cycle, result))
 
     def close(self) -> None:
         """Stop the workers (at shutdown, after the drain waited for running calls)."""
         if self.closed:
             return
         self.closed = True
-        for _ in self.workers:
-            self.queue.put(None)
+        for worker in self.workers:
+            worker.wakeup.put(False)
         for worker in self.workers:
             worker.thread.join(timeout=1.0)
 
@@ -276,15 +312,34 @@ class _Worker:
         self.head_posted = False
         self.window = 0
         self.flow: threading.Lock | None = None
+        self.wakeup: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self.run, name=f"gannet-wsgi-{index}", daemon=True)
 
     def run(self) -> None:
-        get = self.runner.queue.get
+        runner = self.runner
+        work = runner.work
+        sleepers = runner.sleepers
+        wakeup = self.wakeup
         handle = self.handle
         while True:
-            item = get()
-            if item is None:
-                return
+            try:
+                item = work.popleft()
+            except IndexError:
+                # Sleep. Registered first, then re-checked, so work queued in between is
+                # not missed; deque append/pop/remove are atomic.
+                sleepers.append(wakeup)
+                if work:
+                    try:
+                        sleepers.remove(wakeup)
+                        continue
+                    except ValueError:
+                        pass  # a waker took us off the list: its wake-up is coming
+                if not wakeup.get():
+                    return  # close()
+                runner.waking = False
+                continue
+            if work and not runner.waking:
+                runner.wake_one()  # more is queued: someone else takes it while we run
             if type(item) is tuple:  # a close() deferred until sendfile finished
                 _close(item[1])
                 self.post((_DONE, item[0]))
