@@ -168,9 +168,9 @@ def check_status(status: Any) -> int:
 def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs.
 
-    Names are checked to be tokens, and the head as a whole for CR/LF/NUL, by h1 when it
-    writes (so nothing invalid reaches the wire); here we refuse what h1 cannot see: wrong
-    types, non-latin-1 text, and control characters in values (so the app learns early).
+    Refuses (InvalidResponse, so the app learns at start_response and the client gets a
+    500) wrong types, non-latin-1 text and CR/LF/NUL in values. Names are checked to be
+    tokens by h1 when it writes the head, which also re-checks the whole head for CR/LF/NUL.
     """
     if type(headers) is not list:
         raise InvalidResponse(f"headers must be a list, not {type(headers).__name__}")
@@ -178,20 +178,23 @@ def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     append = out.append
     try:
         for name, value in headers:
-            if type(name) is not str or type(value) is not str:
-                raise InvalidResponse(
-                    f"header names and values must be str, got {type(name).__name__}: "
-                    f"{type(value).__name__} for {name!r}")
             encoded = value.encode("latin-1")
-            if b"\n" in encoded or b"\r" in encoded or b"\0" in encoded:
+            # isprintable() is one C scan; only a value with a tab or a control character
+            # (or a non-printable latin-1 letter) takes the precise look.
+            if not value.isprintable() and ("\n" in value or "\r" in value or "\0" in value):
                 raise InvalidResponse(f"header {name!r} has a control character in its value")
             append((name.encode("latin-1"), encoded))
+    except InvalidResponse:
+        raise
     except UnicodeEncodeError as exc:
         raise InvalidResponse(f"header is not latin-1: {exc.object[:64]!r}") from None
-    except (TypeError, ValueError) as exc:
-        if isinstance(exc, InvalidResponse):
-            raise
-        raise InvalidResponse(f"headers must be (name, value) tuples: {exc}") from None
+    except (AttributeError, TypeError, ValueError):
+        for item in headers:
+            if type(item) is not tuple or len(item) != 2:
+                raise InvalidResponse(f"headers must be (name, value) tuples, got {item!r:.80}") from None
+            if type(item[0]) is not str or type(item[1]) is not str:
+                raise InvalidResponse(f"header names and values must be str, got {item!r:.80}") from None
+        raise
     return out
 
 
