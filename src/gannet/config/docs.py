@@ -69,7 +69,9 @@ gannet [OPTIONS] APP
 ```
 
 `APP` is `module:attribute` (the attribute may be dotted, `pkg.mod:obj.app`), or with
-`--factory` a zero-argument callable that returns the app. The directory given by
+`--factory` a zero-argument callable that returns the app. It may also come from the
+config file (`app = "..."`) or from `GANNET_APP`, with the same precedence as the options.
+The directory given by
 `--app-dir` (default: the current directory) is put first on `sys.path`, so `gannet
 examples.hello:app` works from the repository root. `-c/--config PATH` names a config
 file; `--version` prints the version. Boolean options come in pairs: `--access-log` /
