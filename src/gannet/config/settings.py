@@ -221,7 +221,7 @@ SETTINGS: tuple[Setting, ...] = (
        convert=to_int, validate=at_least(1), section="limits", metavar="N"),
     _s("limit_request_field_size", 8190, "Longest header field (name and value) in bytes; "
        "longer gets 431.", convert=to_int, validate=at_least(16), section="limits",
-       metavar="BYTES"),
+       metavar="BYTES", flags=("--limit-request-field-size", "--limit-request-field_size")),
     _s("limit_request_body", 1024 ** 3, "Largest request body in bytes; larger gets 413. "
        "0 disables the limit.", convert=to_int, validate=at_least(0), section="limits",
        metavar="BYTES"),
