@@ -1,13 +1,13 @@
 """The ASGI websocket spec, seen from real clients (websockets' sync client, httpx)."""
-import contextlib
 import json
-import socket
 import time
 
 import httpx
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
+
+from ws_helpers import FrameReader, frame, handshake
 
 
 def last_close(server, expect=None, timeout=5.0):
@@ -20,16 +20,6 @@ def last_close(server, expect=None, timeout=5.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"last close was {record}, expected {expect}")
         time.sleep(0.05)  # polling an observable state with a deadline
-
-
-@contextlib.contextmanager
-def socket_only(ws):
-    try:
-        yield ws
-    finally:
-        ws.socket.close()
-        with contextlib.suppress(Exception):
-            ws.close_socket()
 
 
 @pytest.fixture
@@ -136,10 +126,11 @@ def test_disconnect_carries_peer_code_and_reason(server):
 
 
 def test_disconnect_without_close_frame_is_1006(server):
-    with socket_only(connect(ws_url(server, "/echo"))) as ws:
-        ws.send("x")
-        assert ws.recv(timeout=5) == "x"
-        ws.socket.shutdown(socket.SHUT_RDWR)  # no Close frame
+    sock, head, rest = handshake(server, "/echo")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    sock.sendall(frame(1, b"x"))
+    assert FrameReader(sock, rest).next() == (1, True, b"x")
+    sock.close()  # no Close frame
     assert last_close(server, {"code": 1006})["code"] == 1006
 
 

@@ -35,6 +35,7 @@ from .http import ASGI_INFO
 __all__ = ["install_websocket", "WebSocketCycle"]
 
 logger = logging.getLogger("gannet.error")
+access_logger = logging.getLogger("gannet.access")
 
 WS_EXTENSIONS = {"websocket.http.response": {}}
 _CONNECT = {"type": "websocket.connect"}
@@ -256,7 +257,7 @@ class WebSocketCycle:
                 self._accept(message)
             elif mtype == "websocket.close":
                 self.status = _DONE
-                logger.info('%s - "WebSocket %s" 403', _client(self.scope), _path(self.scope))
+                self._log_access(403)
                 self._write_simple(403)
                 self.on_close(message.get("code") or 1000, message.get("reason") or "")
             elif mtype == "websocket.http.response.start":
@@ -312,6 +313,12 @@ class WebSocketCycle:
                 pass
         if self.shutdown_asked or state.shutting_down:
             conn.shutdown()
+        if state.access_log:
+            self._log_access(101)
+
+    def _log_access(self, status: int) -> None:
+        if self.state.access_log:
+            access_logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
 
     def _write_simple(self, status: int) -> None:
         body = reason_phrase(status).encode()
@@ -329,7 +336,7 @@ class WebSocketCycle:
             raise RuntimeError(f"invalid status {status!r} for websocket.http.response.start")
         self.status = _RESPONSE
         self.response_head = [status, list(message.get("headers") or ())]
-        logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
+        self._log_access(status)
 
     async def _response_body(self, message: dict) -> None:
         body = message.get("body", b"")
