@@ -7,6 +7,8 @@
 /close-before    websocket.close before accept (→ 403)
 /deny            websocket.http.response: 401 with own headers and a streamed body
 /deny-cl         websocket.http.response: 404 with Content-Length and one body message
+/deny-big        websocket.http.response: 403 with a 12.5 MiB body in 200 chunks
+/wrong-subprotocol  accept with a subprotocol the client did not offer
 /close-reason    accept, then close with 4001 "custom reason"
 /error-before    raise before accept (→ 500)
 /error-after     accept, raise (→ close 1011)
@@ -85,6 +87,18 @@ async def app(scope, receive, send):
                     "headers": [(b"x-denied", b"yes"), (b"content-type", b"text/plain")]})
         await send({"type": "websocket.http.response.body", "body": b"not ", "more_body": True})
         await send({"type": "websocket.http.response.body", "body": b"allowed"})
+        return
+    if path == "/deny-big":
+        await send({"type": "websocket.http.response.start", "status": 403, "headers": []})
+        for i in range(200):
+            await send({"type": "websocket.http.response.body", "body": bytes([65 + i % 26]) * 65536,
+                        "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": b""})
+        return
+    if path == "/wrong-subprotocol":
+        await send({"type": "websocket.accept", "subprotocol": "never-offered"})
+        await send({"type": "websocket.send", "text": "accepted"})
+        await receive()
         return
     if path == "/deny-cl":
         await send({"type": "websocket.http.response.start", "status": 404,

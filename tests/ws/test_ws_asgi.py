@@ -164,3 +164,20 @@ def test_ws_none_serves_upgrade_as_http(gannet_server):
     with pytest.raises(InvalidStatus) as info:
         connect(ws_url(server, "/echo"))
     assert info.value.response.status_code == 200
+
+
+def test_http_response_extension_large_streamed_body(server):
+    headers = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
+               "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="}
+    with httpx.stream("GET", server.url + "/deny-big", headers=headers, timeout=30) as response:
+        assert response.status_code == 403
+        body = b"".join(response.iter_bytes())
+    assert len(body) == 200 * 65536
+    assert body[:1] == b"A" and body[-1:] == bytes([65 + 199 % 26])
+
+
+def test_subprotocol_not_offered_is_left_out(server):
+    with connect(ws_url(server, "/wrong-subprotocol")) as ws:
+        assert ws.subprotocol is None
+        assert ws.recv(timeout=5) == "accepted"
+    server.wait_for_log("which the client did not offer")

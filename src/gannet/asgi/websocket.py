@@ -101,7 +101,7 @@ class WebSocketCycle:
     __slots__ = (
         "state", "loop", "settings", "transport", "scope", "handshake", "client", "pending",
         "queue", "max_queue", "waiter", "status", "conn", "task", "disconnect",
-        "response_head", "chunked", "remaining", "app_done", "shutdown_asked",
+        "response_head", "chunked", "remaining", "app_done", "shutdown_asked", "drain_waiter",
     )
 
     def __init__(self, state: Any, settings: tuple, transport: Any, scope: dict,
@@ -125,6 +125,7 @@ class WebSocketCycle:
         self.remaining: int | None = None
         self.app_done = False
         self.shutdown_asked = False
+        self.drain_waiter: asyncio.Future | None = None
         http = scope["scheme"] == "https"
         self.scope = {
             "type": "websocket",
@@ -169,14 +170,19 @@ class WebSocketCycle:
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state.connections.discard(self)
+        self.resume_writing()
         if self.disconnect is None:
             self.on_close(1006, "")
 
     def pause_writing(self) -> None:
-        pass  # an HTTP response written before the 101 is small or streamed with drain below
+        # Only an app's own HTTP response (websocket.http.response) is written before the
+        # 101; its streamed body waits on this like any response body.
+        self.drain_waiter = self.loop.create_future()
 
     def resume_writing(self) -> None:
-        pass
+        waiter, self.drain_waiter = self.drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     # ------------------------------------------------ the server's sweep (before the 101)
     def check_timeouts(self, now: float) -> None:
@@ -389,10 +395,8 @@ class WebSocketCycle:
             self.status = _DONE
             self.on_close(1000, "")
             transport.close()
-        elif transport.get_write_buffer_size() > 65536:
-            # Before the 101 there is no WSConnection to signal pause_writing: poll.
-            while transport.get_write_buffer_size() > 16384 and not transport.is_closing():
-                await asyncio.sleep(0.005)
+        elif self.drain_waiter is not None:
+            await self.drain_waiter
 
     # ------------------------------------------------ the task
     async def run(self, app: Callable) -> None:

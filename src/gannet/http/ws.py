@@ -102,10 +102,14 @@ class Handshake:
         if self.extensions_header:
             parts += [b"sec-websocket-extensions: ", self.extensions_header.encode(), b"\r\n"]
         if subprotocol:
-            if subprotocol not in self.subprotocols:
-                raise ValueError(f"subprotocol {subprotocol!r} was not offered by the client "
-                                 f"(offered: {self.subprotocols})")
-            parts += [b"sec-websocket-protocol: ", subprotocol.encode(), b"\r\n"]
+            if subprotocol in self.subprotocols:
+                parts += [b"sec-websocket-protocol: ", subprotocol.encode(), b"\r\n"]
+            else:
+                # RFC 6455 §4.2.2: the server selects one of the client's offers; a client
+                # fails a handshake naming another (§4.1), so we leave it out.
+                logger.warning("WebSocket accepted with subprotocol %r, which the client did "
+                               "not offer (offered: %s); sent without a subprotocol",
+                               subprotocol, self.subprotocols)
         names = set()
         for name, value in extra:
             name = bytes(name).lower()
@@ -501,16 +505,19 @@ class WSConnection(asyncio.Protocol):
             self.notified = True  # the caller tells its side itself
             self.close_deadline = self.loop.time() + CLOSE_TIMEOUT
             if self.paused:  # read on: the peer's Close must get through
-                self.buffer = b""
                 self.paused = False
-                if self.reading_paused:
+                data, self.buffer = self.buffer, b""
+                if data:  # websockets is at a frame boundary: it finds a Close in there
+                    ws.receive_data(data)
+                    self._after_websockets()
+                if self.reading_paused and not self.lost:
                     self.reading_paused = False
                     self.transport.resume_reading()
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (§7.1.7): send our Close and drop the TCP connection."""
         ws = self.ws
-        if ws.state is OPEN or ws.state is not CLOSED:
+        if ws.state is not CLOSED:
             ws.fail(code, reason)
         if ws.parser_exc is None:
             ws.parser_exc = RuntimeError(reason)
