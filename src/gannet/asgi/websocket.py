@@ -37,7 +37,7 @@ __all__ = ["install_websocket", "WebSocketCycle"]
 logger = logging.getLogger("gannet.error")
 access_logger = logging.getLogger("gannet.access")
 
-WS_EXTENSIONS = {"websocket.http.response": {}}
+WS_EXTENSIONS: dict[str, dict[str, Any]] = {"websocket.http.response": {}}
 _CONNECT = {"type": "websocket.connect"}
 
 # Cycle states
@@ -117,7 +117,8 @@ class WebSocketCycle:
         self.max_queue = settings[1]
         self.waiter: asyncio.Future | None = None
         self.status = _HANDSHAKE
-        self.conn: WSConnection | None = None
+        # Set by _accept; only read once status is _OPEN (typed for that case).
+        self.conn: WSConnection = None  # type: ignore[assignment]
         self.task: asyncio.Task | None = None
         self.disconnect: dict | None = None  # set once the socket is gone or closing
         self.response_head: list | None = None

@@ -183,8 +183,8 @@ def negotiate(headers: list[tuple[bytes, bytes]], http_version: str, deflate: bo
         raw[name.decode("latin-1")] = value.decode("latin-1")
     subprotocols: list[str] = []
     try:
-        for value in raw.get_all("Sec-WebSocket-Protocol"):
-            subprotocols.extend(parse_subprotocol(value))
+        for offer in raw.get_all("Sec-WebSocket-Protocol"):
+            subprotocols.extend(parse_subprotocol(offer))
         negotiator = _negotiator(deflate)
         accept_key, extensions_header, _ = negotiator.process_request(Request("/", raw))
         extensions = negotiator.extensions
@@ -345,7 +345,7 @@ class WSConnection(asyncio.Protocol):
             opcode = b0 & 0x0F
             if self.fast and (b0 & 0xF0) == 0x80 and opcode < 3 and opcode and ws.current_size is None:
                 # Hot path: a whole unfragmented message, no extension (see module doc).
-                payload = apply_mask(data[head:end], data[head - 4:head])
+                payload: Any = apply_mask(data[head:end], data[head - 4:head])
                 pos = end
                 if opcode == 1:
                     try:
@@ -382,7 +382,8 @@ class WSConnection(asyncio.Protocol):
     def _after_websockets(self) -> bool:
         """Handle what websockets made of the bytes fed to it; False once closing."""
         ws = self.ws
-        for frame in ws.events_received():
+        frame: Any
+        for frame in ws.events_received():  # only Frames once open
             opcode = frame.opcode
             if opcode is _PONG:
                 if self.ping_payload is not None and frame.data == self.ping_payload:
@@ -413,7 +414,7 @@ class WSConnection(asyncio.Protocol):
     def _data_frame(self, frame: Frame) -> bool:
         """A data frame websockets parsed (fragment, compressed, …): assemble the message."""
         opcode = frame.opcode
-        data = frame.data
+        data: Any = frame.data
         if opcode is not _CONT:
             self.fragment_text = text = opcode is _TEXT
             if frame.fin:
