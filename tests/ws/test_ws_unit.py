@@ -99,6 +99,9 @@ class Recorder:
     def on_close(self, code, reason):
         self.closes.append((code, reason))
 
+    def backlog(self):
+        return 0
+
 
 def make_conn(handler, extensions=(), max_size=1 << 20):
     loop = asyncio.new_event_loop()

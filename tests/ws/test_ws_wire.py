@@ -290,3 +290,14 @@ def test_upgrade_header_without_connection_upgrade_is_answered(server):
                                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                                 b"Sec-WebSocket-Version: 13\r\n\r\n", timeout=3)
     assert reply.startswith(b"HTTP/1.1 ")
+
+
+@pytest.mark.parametrize("bad", [frame(1, b"bad", rsv=1), frame(5, b""), frame(0, b"nothing to continue")],
+                         ids=["rsv", "reserved-opcode", "stray-continuation"])
+def test_messages_before_a_bad_frame_are_answered_first(server, bad):
+    sock, reader = open_ws(server)
+    sock.sendall(frame(1, b"first") + frame(2, b"second") + bad + frame(9, b"never answered"))
+    assert reader.next() == (1, True, b"first")
+    assert reader.next() == (2, True, b"second")
+    expect_close(reader, 1002)
+    sock.close()

@@ -208,6 +208,9 @@ class WebSocketCycle:
                 waiter.set_result(None)
         return len(queue) >= self.max_queue
 
+    def backlog(self) -> int:
+        return len(self.queue)
+
     def on_close(self, code: int, reason: str) -> None:
         if self.disconnect is not None:
             return

@@ -199,6 +199,7 @@ class Handler(TypingProtocol):
     """What a WSConnection reports to (the ASGI cycle)."""
 
     def on_message(self, data: Any) -> bool: ...  # str or bytes; True = queue full
+    def backlog(self) -> int: ...  # messages the app has not taken yet
     def on_close(self, code: int, reason: str) -> None: ...
 
 
@@ -211,7 +212,7 @@ class WSConnection(asyncio.Protocol):
         "paused", "reading_paused", "write_paused", "drain_waiters",
         "fragments", "fragment_text", "decoder", "notified", "lost",
         "close_deadline", "ping_interval", "ping_timeout", "next_ping", "ping_payload",
-        "ping_sent", "client",
+        "ping_sent", "client", "deferred", "needed",
     )
 
     def __init__(self, state: Any, transport: Any, handler: Handler, extensions: list,
@@ -225,8 +226,10 @@ class WSConnection(asyncio.Protocol):
         ws.extensions = extensions
         self.fast = not extensions  # the inline fast path needs unextended frames
         self.max_size = max_size
-        self.buffer = b""
+        self.buffer: Any = b""
+        self.needed = 0  # bytes the incomplete frame at the start of buffer needs in all
         self.paused = False  # the handler's queue is full: stop parsing
+        self.deferred = False  # paused before a frame that fails, until the app catches up
         self.reading_paused = False
         self.write_paused = False
         self.drain_waiters: list[asyncio.Future] | None = None
@@ -298,9 +301,21 @@ class WSConnection(asyncio.Protocol):
         await waiter
 
     # ------------------------------------------------------------ reading
-    def data_received(self, data: bytes) -> None:
-        if self.buffer:
-            data = self.buffer + data
+    def data_received(self, data: Any) -> None:
+        buffer = self.buffer
+        if buffer:
+            if self.needed:
+                # A large frame still incomplete: gather into one bytearray, parse once it is
+                # whole (re-joining on every read would copy a 16 MiB frame hundreds of times).
+                if buffer.__class__ is not bytearray:
+                    buffer = self.buffer = bytearray(buffer)
+                buffer += data
+                if len(buffer) < self.needed:
+                    return
+                self.needed = 0
+                data = buffer
+            else:
+                data = buffer + data
             self.buffer = b""
         if self.paused:
             self.buffer = data
@@ -341,6 +356,8 @@ class WSConnection(asyncio.Protocol):
                 return
             end = head + length
             if end > size:
+                if end - pos > 65536:
+                    self.needed = end - pos
                 break
             opcode = b0 & 0x0F
             if self.fast and (b0 & 0xF0) == 0x80 and opcode < 3 and opcode and ws.current_size is None:
@@ -359,6 +376,14 @@ class WSConnection(asyncio.Protocol):
                         self.buffer = data[pos:]
                     return
                 continue
+            if self._doomed(b0, length, opcode) and handler.backlog():
+                # This frame will fail the connection, but messages before it still wait
+                # for the app: let the app have them (and answer them) first. Autobahn
+                # calls failing at once "non-strict" (3.2, 4.1.3, 5.15, …).
+                self.deferred = True
+                self.buffer = data[pos:]
+                self._pause()
+                return
             if opcode == 8 and ws.current_size is not None:
                 # §5.4: a Close may come inside a fragmented message; answer it (§5.5.1)
                 # and drop the partial message instead of failing with 1002.
@@ -450,6 +475,17 @@ class WSConnection(asyncio.Protocol):
                 self._pause()
         return True
 
+    def _doomed(self, b0: int, length: int, opcode: int) -> bool:
+        """Whether websockets will fail this frame from its header alone (§5.2, §5.4, §5.5)."""
+        if b0 & 0x70 and not self.ws.extensions:
+            return True  # RSV bits without an extension
+        if 2 < opcode < 8 or opcode > 10:
+            return True  # reserved opcode
+        if opcode >= 8:
+            return length > 125 or not b0 & 0x80  # control frames: short and unfragmented
+        in_message = self.ws.current_size is not None
+        return in_message if opcode else not in_message
+
     def _pause(self) -> None:
         self.paused = True
         if not self.reading_paused and not self.lost:
@@ -459,6 +495,13 @@ class WSConnection(asyncio.Protocol):
     def resume(self) -> None:
         """The handler's queue has room again: parse what we kept, then read again."""
         if not self.paused:
+            return
+        if self.deferred:
+            if self.handler.backlog():
+                return
+            self.deferred = False
+            # One more loop turn: the app answers the message it has just taken first.
+            self.loop.call_soon(self.resume)
             return
         self.paused = False
         if self.buffer and not self.lost:
@@ -507,6 +550,7 @@ class WSConnection(asyncio.Protocol):
             self.close_deadline = self.loop.time() + CLOSE_TIMEOUT
             if self.paused:  # read on: the peer's Close must get through
                 self.paused = False
+                self.deferred = False
                 data, self.buffer = self.buffer, b""
                 if data:  # websockets is at a frame boundary: it finds a Close in there
                     ws.receive_data(data)
@@ -539,6 +583,9 @@ class WSConnection(asyncio.Protocol):
     def check_timeouts(self, now: float) -> None:
         if self.lost:
             return
+        if self.deferred:  # the app is not reading: fail the doomed frame now
+            self.deferred = False
+            self.resume()
         if self.close_deadline is not None:
             if now >= self.close_deadline:
                 logger.info("WebSocket from %s: closing handshake timed out", _peer(self.client))
