@@ -147,6 +147,16 @@ def test_header_read_timeout_spares_idle_keep_alive(gannet_server):
     assert reply.startswith(b"HTTP/1.1 200"), reply
 
 
+def test_body_read_timeout_408(gannet_server):
+    """A body that stops arriving (slow POST) is abandoned with 408; the default is 60 s,
+    so a refusal within the 8 s deadline proves the option took effect."""
+    server = gannet_server("cfg_apps:app", "--body-read-timeout", "1")
+    with server.connect() as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        reply = read_until_closed(sock, timeout=8)
+    assert_refused(server, reply, 408, "body stalled")
+
+
 def test_keep_alive_timeout_closes_idle_connection(gannet_server):
     # GANNET_TIMEOUT_KEEP_ALIVE=60 is overridden by the flag; a close before the 8 s
     # deadline proves the 1 s value is what the server used.
