@@ -514,7 +514,8 @@ class H1Protocol(asyncio.Protocol):
         else:
             if self.parsing is None:
                 self.idle_since = self.loop.time()
-            self.resume_reading()
+            if self.reading_paused:
+                self.resume_reading()
 
     def resume_reading(self) -> None:
         if self.reading_paused and not self.pipeline and not self.dead:
