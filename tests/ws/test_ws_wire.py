@@ -301,3 +301,13 @@ def test_messages_before_a_bad_frame_are_answered_first(server, bad):
     assert reader.next() == (2, True, b"second")
     expect_close(reader, 1002)
     sock.close()
+
+
+def test_invalid_utf8_fails_fast_inside_one_frame(server):
+    sock, reader = open_ws(server)
+    whole = frame(1, "valid ✓ then ".encode() + b"\xff" + b"x" * 100)
+    # Header and the valid start, then the bad byte; the rest of the frame never comes.
+    sock.sendall(whole[:20])
+    sock.sendall(whole[20:6 + 16])
+    expect_close(reader, 1007)
+    sock.close()

@@ -355,11 +355,16 @@ class WSConnection(asyncio.Protocol):
                 self._after_websockets()
                 return
             end = head + length
+            opcode = b0 & 0x0F
             if end > size:
                 if end - pos > 65536:
                     self.needed = end - pos
+                elif size > head and not b0 & 0x70 and (
+                        opcode == 1 or (opcode == 0 and self.decoder is not None)):
+                    # Part of a text frame: check its UTF-8 now, not when the frame ends (§8.1).
+                    if not self._partial_text_ok(data[head:size], data[head - 4:head], opcode):
+                        return
                 break
-            opcode = b0 & 0x0F
             if self.fast and (b0 & 0xF0) == 0x80 and opcode < 3 and opcode and ws.current_size is None:
                 # Hot path: a whole unfragmented message, no extension (see module doc).
                 payload: Any = apply_mask(data[head:end], data[head - 4:head])
@@ -473,6 +478,17 @@ class WSConnection(asyncio.Protocol):
             self.decoder = None
             if self.handler.on_message(message):
                 self._pause()
+        return True
+
+    def _partial_text_ok(self, part: Any, mask: Any, opcode: int) -> bool:
+        decoder = _utf8_decoder()
+        if opcode == 0:  # a continuation: carry on from where the message's decoder is
+            decoder.setstate(self.decoder.getstate())
+        try:
+            decoder.decode(apply_mask(part, mask), False)
+        except UnicodeDecodeError:
+            self.fail(1007, "invalid UTF-8 in a text message")
+            return False
         return True
 
     def _doomed(self, b0: int, length: int, opcode: int) -> bool:
