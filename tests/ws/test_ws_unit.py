@@ -200,3 +200,22 @@ def test_send_framing_sizes():
         else:
             assert out[1] == 127 and int.from_bytes(out[2:10], "big") == size
     loop.close()
+
+
+def test_compressed_fragments_arriving_in_pieces():
+    offer = (b"sec-websocket-extensions", b"permessage-deflate")
+    hs = negotiate(BASE + [offer], "1.1", True)
+    handler = Recorder()
+    conn, transport, loop = make_conn(handler, hs.extensions)
+    text = "é✓ compressible text " * 500
+    compressor = zlib.compressobj(wbits=-15)
+    data = compressor.compress(text.encode()) + compressor.flush(zlib.Z_SYNC_FLUSH)
+    data = data[:-4]
+    third = len(data) // 3
+    stream = (frame(1, data[:third], fin=False, rsv=4) + frame(0, data[third:2 * third], fin=False)
+              + frame(0, data[2 * third:]))
+    for i in range(0, len(stream), 5):  # byte-sized pieces: every frame is seen incomplete
+        conn.data_received(stream[i:i + 5])
+    assert handler.messages == [text]
+    assert handler.closes == []
+    loop.close()

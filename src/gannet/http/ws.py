@@ -359,9 +359,11 @@ class WSConnection(asyncio.Protocol):
             if end > size:
                 if end - pos > 65536:
                     self.needed = end - pos
-                elif size > head and not b0 & 0x70 and (
+                elif self.fast and size > head and not b0 & 0x70 and (
                         opcode == 1 or (opcode == 0 and self.decoder is not None)):
                     # Part of a text frame: check its UTF-8 now, not when the frame ends (§8.1).
+                    # (Not with an extension: continuation frames of a compressed message
+                    # carry no RSV1, and their bytes are only UTF-8 once inflated.)
                     if not self._partial_text_ok(data[head:size], data[head - 4:head], opcode):
                         return
                 break
