@@ -181,3 +181,15 @@ def test_subprotocol_not_offered_is_left_out(server):
         assert ws.subprotocol is None
         assert ws.recv(timeout=5) == "accepted"
     server.wait_for_log("which the client did not offer")
+
+
+def test_still_upgrades_after_the_servers_ticks(server):
+    # The once-a-second ticker refreshes shared state; the hand-over must survive it.
+    first = httpx.get(server.url + "/").headers["date"]
+    deadline = time.monotonic() + 5
+    while httpx.get(server.url + "/").headers["date"] == first:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    with connect(ws_url(server, "/echo")) as ws:
+        ws.send("later")
+        assert ws.recv(timeout=5) == "later"

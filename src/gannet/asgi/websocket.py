@@ -53,16 +53,6 @@ def install_websocket(state: Any, config: Any) -> None:
         upgrade(state, settings, h1conn, scope, trailing)
 
     state.ws_upgrade = ws_upgrade
-    # ServerState.refresh_date (run every second) re-initialises ws_upgrade to None in this
-    # revision; put ours back after each refresh until state.py stops doing that.
-    refresh = state.refresh_date
-
-    def refresh_date(now: float | None = None) -> None:
-        refresh(now)
-        if state.ws_upgrade is None:
-            state.ws_upgrade = ws_upgrade
-
-    state.refresh_date = refresh_date
 
 
 def upgrade(state: Any, settings: tuple, h1conn: Any, scope: dict, trailing: bytes) -> None:
