@@ -20,6 +20,7 @@ the log the tests read with ``wait_for_log``).
 /pathsend?p=PATH     http.response.pathsend
 /zerocopy?p=&o=&c=   http.response.zerocopysend with offset/count (omitted when absent)
 /zerocopy-parts?p=   two zerocopysend parts with more_body, then an empty body
+/body-then-zerocopy?p= 16 MiB body block, then the file with zerocopysend
 /early-hint          http.response.early_hint with two links, then 200
 /early-hint-bad      an early hint link containing CR/LF
 /trailers-bad        a trailer value containing CR/LF
@@ -204,6 +205,15 @@ async def app(scope, receive, send):
             await send({"type": "http.response.zerocopysend", "file": file, "offset": half,
                         "count": size - half, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
+    elif path == "/body-then-zerocopy":
+        # A large in-memory block first, so the transport still holds bytes when the
+        # zero-copy part starts: the file must come strictly after them.
+        with open(query["p"], "rb") as file:
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/octet-stream")]})
+            await send({"type": "http.response.body", "body": b"m" * (16 * 1024 * 1024),
+                        "more_body": True})
+            await send({"type": "http.response.zerocopysend", "file": file, "more_body": False})
     elif path == "/early-hint":
         await send({"type": "http.response.early_hint",
                     "links": [b"</style.css>; rel=preload; as=style",

@@ -152,6 +152,17 @@ def test_zerocopysend_in_parts_is_chunked(gannet_server, tmp_path):
     assert after.body == b"hello"
 
 
+def test_zerocopysend_after_buffered_body_keeps_order(gannet_server, tmp_path):
+    """The file goes out only after what the transport still buffers from earlier sends."""
+    server = gannet_server(APP)
+    path, data = _data_file(tmp_path, 1024 * 1024)
+    response = httpx.get(server.url + "/body-then-zerocopy", params={"p": str(path)}, timeout=30)
+    assert response.status_code == 200
+    assert len(response.content) == 16 * 1024 * 1024 + len(data)
+    assert response.content[:16 * 1024 * 1024] == b"m" * (16 * 1024 * 1024)
+    assert response.content[16 * 1024 * 1024:] == data
+
+
 # ---------------------------------------------------------------- early hints
 def test_early_hint_before_final_response(gannet_server):
     server = gannet_server(APP)

@@ -28,6 +28,7 @@ import httptools
 
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .errors import ProtocolError
+from .flow import FlowControl
 from .sendfile import send_file
 from .headers import STATUS_LINES, check_field_name, reason_phrase, status_line
 
@@ -96,13 +97,13 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
 
-class H1Protocol(asyncio.Protocol):
+class H1Protocol(FlowControl, asyncio.Protocol):
     __slots__ = (
         "state", "loop", "transport", "parser", "client", "server", "scheme",
         "url", "headers", "hosts", "expect_continue", "content_length", "chunked_request",
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
-        "idle_since", "closing", "dead", "pending_upgrade", "special_seen", "pending_refusal",
+        "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen", "pending_refusal",
         "body_progress",
     )
 
@@ -136,6 +137,7 @@ class H1Protocol(asyncio.Protocol):
         self.idle_since: float | None = None
         self.closing = False
         self.dead = False  # the parser failed or the transport closed: ignore further input
+        self.lost = False  # the connection is gone
         self.pending_upgrade: dict | None = None  # a WebSocket handshake awaiting hand-over
         self.pending_refusal: ProtocolError | None = None  # sent once earlier responses are out
 
@@ -155,6 +157,7 @@ class H1Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.dead = True
+        self.lost = True
         self.state.connections.discard(self)
         for cycle in (self.cycle, self.parsing):
             if cycle is not None and not cycle.complete:
@@ -210,30 +213,6 @@ class H1Protocol(asyncio.Protocol):
         self.cycle.feed_eof()  # a long-polling app hears the client went away
         self.dead = True  # stop parsing; the responses still due go out, then we close
         return True
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiters = self.drain_waiters
-        if waiters:
-            self.drain_waiters = None
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-    async def drain(self) -> None:
-        if not self.write_paused or self.dead:
-            return
-        waiter = self.loop.create_future()
-        if self.drain_waiters is None:
-            self.drain_waiters = []
-        self.drain_waiters.append(waiter)
-        await waiter
 
     # ================================================================ parser callbacks
     def on_message_begin(self) -> None:

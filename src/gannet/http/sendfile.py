@@ -62,17 +62,11 @@ async def send_file(conn: "H1Protocol", cycle: "HTTPCycle", file: Any, offset: i
 async def _zero_copy(conn: "H1Protocol", sockfd: int, fileno: int, offset: int, count: int) -> None:
     # The event loop owns the socket's fd, so we wait for writability on a duplicate;
     # the transport's own buffer is drained first so bytes stay in order.
-    while conn.transport.get_write_buffer_size():
-        conn.write_paused = True
-        await conn.drain()
-        if conn.dead:
-            raise ConnectionResetError("client disconnected")
-        if conn.transport.get_write_buffer_size():
-            await asyncio.sleep(0)
+    await _flush(conn)
     dup = os.dup(sockfd)
     try:
         while count > 0:
-            if conn.dead:
+            if conn.lost:
                 raise ConnectionResetError("client disconnected")
             try:
                 sent = os.sendfile(dup, fileno, offset, min(count, SENDFILE_BLOCK))
@@ -101,8 +95,26 @@ async def _copy(conn: "H1Protocol", file: Any, offset: int, count: int) -> None:
         conn.transport.write(block)
         if conn.write_paused:
             await conn.drain()
-        if conn.dead:
+        if conn.lost:
             raise ConnectionResetError("client disconnected")
+
+
+async def _flush(conn: "H1Protocol") -> None:
+    """Wait until the transport has written everything it buffered: with a high-water mark
+    of 0 the transport itself pauses us while anything is left and resumes us at empty."""
+    transport = conn.transport
+    if not transport.get_write_buffer_size():
+        return
+    low, high = transport.get_write_buffer_limits()
+    transport.set_write_buffer_limits(high=0)
+    try:
+        while transport.get_write_buffer_size() and not conn.lost:
+            await conn.drain()
+    finally:
+        if not conn.lost:
+            transport.set_write_buffer_limits(high=high, low=low)
+    if conn.lost:
+        raise ConnectionResetError("client disconnected")
 
 
 def _set_done(waiter: asyncio.Future) -> None:
