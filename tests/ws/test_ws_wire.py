@@ -311,3 +311,14 @@ def test_invalid_utf8_fails_fast_inside_one_frame(server):
     sock.sendall(whole[20:6 + 16])
     expect_close(reader, 1007)
     sock.close()
+
+
+def test_shutdown_releases_an_app_waiting_on_a_slow_reader(gannet_server):
+    server = gannet_server("ws_app:app", "--timeout-graceful-shutdown", "60")
+    sock, reader = open_ws(server, "/flood?n=100000&size=65536")  # we never read
+    server.signal(signal.SIGTERM)
+    # The app's send is released at once (ClientDisconnected); the socket is dropped when
+    # our Close never comes (close timeout), long before the 60 s graceful limit.
+    assert server.wait(timeout=30) == 0
+    assert "Graceful shutdown timed out" not in server.log
+    sock.close()

@@ -246,7 +246,7 @@ class WebSocketCycle:
                 conn.send_message(text.encode("utf-8"), True)
             if conn.write_paused:
                 await conn.drain()
-                if conn.lost:
+                if conn.lost or self.disconnect is not None:
                     raise ClientDisconnected("WebSocket closed")
             return
         status = self.status

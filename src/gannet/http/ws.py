@@ -564,6 +564,7 @@ class WSConnection(asyncio.Protocol):
         if ws.state is OPEN and not self.lost:
             ws.send_close(code, reason)
             self._flush()
+            self._wake_drain()  # a send waiting on a slow reader has nothing left to wait for
             self.notified = True  # the caller tells its side itself
             self.close_deadline = self.loop.time() + CLOSE_TIMEOUT
             if self.paused:  # read on: the peer's Close must get through
