@@ -350,14 +350,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             "state": state.app_state.copy(),
             "extensions": EXTENSIONS,
         }
+        # should_upgrade(): llhttp stops after this request only with Connection: upgrade;
+        # without it the Upgrade is ignored and the request is plain HTTP (RFC 9110 §7.8).
         if self.upgrade and state.ws_upgrade is not None and self.cycle is None \
-                and method == "GET" and _wants_websocket(self.headers):
+                and method == "GET" and parser.should_upgrade() and _wants_websocket(self.headers):
             self.pending_upgrade = scope  # handed over in _after_upgrade, once llhttp stops
             return
         cycle = state.cycle_class(scope, self, self.loop, more_body, self.expect_continue)
         cycle.keep_alive = keep_alive
         cycle.no_body = method == "HEAD"
-        if self.upgrade or method == "CONNECT":
+        if method == "CONNECT" or (self.upgrade and parser.should_upgrade()):
             cycle.keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
         limit = state.limit_concurrency
         if limit is not None and state.active >= limit:

@@ -29,28 +29,7 @@ def install_wsgi(state: Any, app: Callable, config: Any) -> WSGIRunner:
     runner = WSGIRunner(state, app, config)
     state.wsgi = runner
     state.cycle_class = cycle_class
-    if _refresh_resets_hooks(state):
-        # ServerState.refresh_date (run by the server's once-a-second ticker) re-assigns
-        # cycle_class and wsgi to their defaults, which would silently turn this worker
-        # back into an ASGI server. Until state.py stops doing that, restore them after
-        # each refresh.
-        refresh = state.refresh_date
-
-        def refresh_date(now: float | None = None) -> None:
-            refresh(now)
-            state.wsgi = runner
-            state.cycle_class = cycle_class
-
-        state.refresh_date = refresh_date
     logger.debug("WSGI: %d threads, body buffer %d bytes, write buffer %d bytes",
                  config.threads, config.wsgi_body_buffer, config.wsgi_write_buffer)
     return runner
 
-
-def _refresh_resets_hooks(state: Any) -> bool:
-    wsgi, cycle_class = state.wsgi, state.cycle_class
-    try:
-        state.refresh_date()
-        return state.wsgi is not wsgi or state.cycle_class is not cycle_class
-    finally:
-        state.wsgi, state.cycle_class = wsgi, cycle_class
