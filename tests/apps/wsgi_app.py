@@ -130,10 +130,10 @@ def _app(environ, start_response):
                                   ("Content-Length", str(size))])
 
         def blocks():
-            block = b"b" * (1024 * 1024)
             left = size
             while left > 0:
-                yield block[:left]
+                block = b"b" * min(left, 1024 * 1024)  # a new object each time: a server
+                yield block                           # that buffers them shows in its RSS
                 left -= len(block)
         return blocks()
     if path == "/file":

@@ -310,3 +310,17 @@ def test_invalid_responses_are_refused(wsgi_server, path, reason):
     assert b"\xe2\x98\x83" not in response and b"snowman" not in response
     server.wait_for_log(reason)
     assert request(server, "GET", "/")[0] == 200
+
+
+def test_still_wsgi_after_the_server_ticks(server):
+    """The once-a-second ticker rebuilds shared state; WSGI dispatch must survive it."""
+    _, first, _ = request(server, "GET", "/")
+    deadline = time.monotonic() + 5
+    while True:
+        status, headers, body = request(server, "GET", "/")
+        assert (status, body) == (200, b"hello")
+        if headers["date"] != first["date"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)  # polling pace only: the loop ends on the Date change
+    assert headers["date"] != first["date"]
+    assert request(server, "POST", "/echo", body=b"after tick")[2] == b"after tick"
