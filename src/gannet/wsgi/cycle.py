@@ -63,8 +63,10 @@ class WSGICycle(HTTPCycle):
             return
         self.body.append(data)
         if self.received > self.body_buffer:
-            spool = self.spool = tempfile.TemporaryFile()
-            spool.writelines(self.body)
+            # Unbuffered: blocks from the socket are large, so each goes straight to the
+            # kernel without a copy through a Python-side buffer.
+            spool = self.spool = tempfile.TemporaryFile(buffering=0)
+            spool.write(b"".join(self.body))
             self.body = []
 
     def feed_end(self) -> None:
@@ -79,9 +81,8 @@ class WSGICycle(HTTPCycle):
     def make_input(self) -> Any:
         spool = self.spool
         if spool is not None:
-            spool.flush()
             spool.seek(0)
-            return spool
+            return io.BufferedReader(spool, 65536)
         body = self.body
         if not body:
             return EMPTY_INPUT

@@ -174,7 +174,7 @@ def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
     """
     if type(headers) is not list:
         raise InvalidResponse(f"headers must be a list, not {type(headers).__name__}")
-    out = []
+    out: list[tuple[bytes, bytes]] = []
     append = out.append
     try:
         for name, value in headers:
