@@ -35,7 +35,12 @@ ws.binaryType = "arraybuffer";
 ws.onopen = () => { ws.send("hello from chromium"); ws.send(new Uint8Array([1, 2, 3])); };
 ws.onmessage = (e) => {
   got.push(typeof e.data === "string" ? e.data : "bytes:" + new Uint8Array(e.data).join(","));
-  if (got.length === 2) { out.textContent = "RESULT " + got.join("|") + " ext=" + ws.extensions; ws.close(1000, "bye"); }
+  if (got.length === 2) {
+    const result = "RESULT " + got.join("|") + " ext=" + ws.extensions;
+    out.textContent = result;
+    ws.close(1000, "bye");
+    fetch("/report?r=" + encodeURIComponent(result));  // the test reads it from the log
+  }
 };
 ws.onerror = () => { out.textContent = "ERROR"; };
 </script></body></html>"""
@@ -52,7 +57,12 @@ def _jsonable(value):
 
 
 async def http(scope, receive, send):
-    if scope["path"] == "/last-close":
+    if scope["path"] == "/report":
+        report = parse_qs(scope["query_string"].decode()).get("r", [""])[0]
+        print(f"PAGE REPORT {report}", flush=True)
+        body = b"ok"
+        ctype = b"text/plain"
+    elif scope["path"] == "/last-close":
         body = json.dumps(LAST_CLOSE).encode()
         ctype = b"application/json"
     else:

@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover - pure-Python websockets build
     from websockets.utils import apply_mask
 
 from .errors import ProtocolError
+from .flow import FlowControl
 
 __all__ = ["HandshakeError", "Handshake", "negotiate", "WSConnection", "CLOSE_TIMEOUT"]
 
@@ -203,7 +204,7 @@ class Handler(TypingProtocol):
     def on_close(self, code: int, reason: str) -> None: ...
 
 
-class WSConnection(asyncio.Protocol):
+class WSConnection(FlowControl, asyncio.Protocol):
     """One open WebSocket. Created with the transport already taken over and its 101
     written; ``start(pending)`` begins parsing (bytes the client sent early included)."""
 
@@ -275,30 +276,6 @@ class WSConnection(asyncio.Protocol):
     def eof_received(self) -> bool | None:
         # A TCP close without a Close frame: §7.1.5 "abnormal closure" (1006).
         return None
-
-    def pause_writing(self) -> None:
-        self.write_paused = True
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._wake_drain()
-
-    def _wake_drain(self) -> None:
-        waiters = self.drain_waiters
-        if waiters:
-            self.drain_waiters = None
-            for waiter in waiters:
-                if not waiter.done():
-                    waiter.set_result(None)
-
-    async def drain(self) -> None:
-        if not self.write_paused or self.lost:
-            return
-        waiter = self.loop.create_future()
-        if self.drain_waiters is None:
-            self.drain_waiters = []
-        self.drain_waiters.append(waiter)
-        await waiter
 
     # ------------------------------------------------------------ reading
     def data_received(self, data: Any) -> None:
