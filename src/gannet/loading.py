@@ -65,14 +65,15 @@ def _looks_like_app(fn: Callable) -> bool:
 
 
 def _positional_count(fn: Any) -> int | None:
+    """Positional parameters of ``fn``; -1 for ``*args``; None when it cannot be told."""
     try:
         sig = inspect.signature(fn)
     except (TypeError, ValueError):
         return None
     count = 0
     for param in sig.parameters.values():
-        if param.kind in (param.VAR_POSITIONAL,):
-            return None
+        if param.kind is param.VAR_POSITIONAL:
+            return -1
         if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
             count += 1
     return count
@@ -90,6 +91,12 @@ def detect_interface(app: Any) -> str:
         return "wsgi"
     if count == 1:
         return "asgi2"
+    if count == -1:
+        # A plain (not async) callable taking *args: what WSGI middleware and
+        # wsgiref.validate return. ASGI wrappers are coroutine functions, caught above.
+        logger.warning("the app takes *args and is not async: serving it as WSGI; "
+                       "pass --interface to choose explicitly")
+        return "wsgi"
     return "asgi3"
 
 

@@ -76,8 +76,9 @@ def test_large_upload_memory_bounded(server):
             reply += chunk
     assert reply.startswith(b"HTTP/1.1 200")
     assert reply.endswith(f"{size} {digest.hexdigest()}".encode())
-    # The body went to a temporary file, never to memory (the buffer is 1 MiB).
-    assert _peak_mib(server) < baseline + 64, (baseline, _peak_mib(server))
+    # At most the worker-wide --wsgi-body-buffer (64 MiB) stays in memory; the other
+    # 192 MiB went to a temporary file.
+    assert _peak_mib(server) < baseline + 64 + 32, (baseline, _peak_mib(server))
 
 
 def test_large_download_memory_bounded(server):

@@ -3,8 +3,10 @@
 Theory of operation. h1 creates one ``WSGICycle`` per request and feeds it the body on the
 event loop. Because ``body_first`` is True, h1 hands the cycle to the thread pool
 (``state.wsgi.submit``) only once the body is complete, so a slow uploader holds a
-connection, never a thread. Bodies up to ``--wsgi-body-buffer`` bytes stay in memory;
-past that they spool to an anonymous temporary file. ``body_size`` (what h1 watches to
+connection, never a thread. Bodies stay in memory while all the bodies this worker holds
+together fit in ``--wsgi-body-buffer`` (a process-wide budget, so a thousand concurrent
+uploads cannot each take a share of RAM); past it a body spools to an anonymous temporary
+file. ``body_size`` (what h1 watches to
 pause reading) stays 0, so h1 keeps reading at the client's pace and ``--limit-request-body``
 (enforced by h1 with a 413) is the only bound on what a client may upload.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import threading
 from typing import Any
 
 from ..asgi.http import HTTPCycle
@@ -43,16 +46,37 @@ class EmptyInput:
 EMPTY_INPUT = EmptyInput()
 
 
+class BodyBudget:
+    """Bytes of request body a worker may hold in memory, shared by all its requests.
+    Taken on the loop thread, given back by whichever thread finishes a request."""
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        with self._lock:
+            if size > self.left:
+                return False
+            self.left -= size
+            return True
+
+    def give(self, size: int) -> None:
+        with self._lock:
+            self.left += size
+
+
 class WSGICycle(HTTPCycle):
-    __slots__ = ("spool", "received")
+    __slots__ = ("spool", "received", "held")
     body_first = True
-    body_buffer = 1024 * 1024  # replaced per server by install_wsgi (--wsgi-body-buffer)
+    budget = BodyBudget(64 * 1024 * 1024)  # replaced per server by install_wsgi
 
     def __init__(self, scope: dict, conn: Any, loop: Any, more_body: bool,
                  expect_continue: bool) -> None:
         HTTPCycle.__init__(self, scope, conn, loop, more_body, expect_continue)
-        self.spool: Any = None  # the temporary file once the body outgrew body_buffer
+        self.spool: Any = None  # the temporary file once the budget ran out
         self.received = 0  # body bytes received so far
+        self.held = 0  # of those, bytes counted against the in-memory budget
 
     # Called by h1 on the loop thread while the request body arrives.
     def feed_body(self, data: bytes) -> None:
@@ -61,13 +85,18 @@ class WSGICycle(HTTPCycle):
         if spool is not None:
             spool.write(data)
             return
-        self.body.append(data)
-        if self.received > self.body_buffer:
-            # Unbuffered: blocks from the socket are large, so each goes straight to the
-            # kernel without a copy through a Python-side buffer.
-            spool = self.spool = tempfile.TemporaryFile(buffering=0)
-            spool.write(b"".join(self.body))
-            self.body = []
+        if self.budget.take(len(data)):
+            self.held += len(data)
+            self.body.append(data)
+            return
+        # Over budget: this body moves to disk. Unbuffered, because blocks from the socket
+        # are large and each goes straight to the kernel without a Python-side copy.
+        spool = self.spool = tempfile.TemporaryFile(buffering=0)
+        for chunk in self.body:
+            spool.write(chunk)
+        spool.write(data)
+        self.body = []
+        self._give_back()
 
     def feed_end(self) -> None:
         self.more_body = False
@@ -88,6 +117,11 @@ class WSGICycle(HTTPCycle):
             return EMPTY_INPUT
         return io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
 
+    def _give_back(self) -> None:
+        if self.held:
+            self.budget.give(self.held)
+            self.held = 0
+
     def release_body(self) -> None:
         spool = self.spool
         if spool is not None:
@@ -97,3 +131,4 @@ class WSGICycle(HTTPCycle):
             except OSError:  # pragma: no cover - closing an anonymous temp file
                 pass
         self.body = []
+        self._give_back()

@@ -24,7 +24,7 @@ message; the loop releases it once that point has been written and the transport
 its high-water mark. So a worker runs at most one window ahead of the last drained sync,
 and blocks only when *its* client does not read. Memory per connection is bounded by
 ``--wsgi-write-buffer`` plus the transport's high-water mark (64 KiB) plus the largest
-single block the app yields. A request body costs at most ``--wsgi-body-buffer`` of memory
+single block the app yields. Request bodies together cost at most ``--wsgi-body-buffer`` of memory
 (the rest is on disk, see cycle.py). With ``--threads N`` the most memory WSGI responses
 in flight can hold is therefore about N × (wsgi-write-buffer + 64 KiB) beyond what the
 apps themselves allocate.
