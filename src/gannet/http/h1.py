@@ -40,6 +40,7 @@ __all__ = ["H1Protocol"]
 logger = logging.getLogger("gannet.error")
 
 HIGH_WATER = 64 * 1024  # request body buffered for an app before reading pauses
+RAW_BODY_MIN = 64 * 1024  # Content-Length bodies larger than this bypass llhttp's copies
 
 _METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
@@ -104,7 +105,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen", "pending_refusal",
-        "body_progress",
+        "body_progress", "raw_body", "raw_body_next",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -125,6 +126,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.upgrade = False
         self.head_started: float | None = None
         self.body_progress = 0.0
+        self.raw_body = False  # the rest of a large Content-Length body bypasses the parser
+        self.raw_body_next = False
         self.head_bytes = 0
         self.in_head = False
         self.body_received = 0
@@ -170,6 +173,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.dead:
             return
+        if self.raw_body:
+            self._raw_body_received(data)
+            return
         if self.in_head:
             self.head_bytes += len(data)
             if self.head_bytes > self.state.max_head_bytes:
@@ -177,6 +183,12 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 return
         try:
             self.parser.feed_data(data)
+            if self.raw_body_next:
+                # A large Content-Length body is still arriving: from the next read on, its
+                # bytes go to the app as they came off the socket (see _raw_body_received).
+                self.raw_body_next = False
+                parsing = self.parsing
+                self.raw_body = parsing is not None and self.body_received < self.content_length
         except httptools.HttpParserUpgrade as exc:
             self._after_upgrade(data, exc.args[0] if exc.args else len(data))
         except httptools.HttpParserCallbackError as exc:
@@ -365,6 +377,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if limit is not None and state.active >= limit:
             raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
         self.parsing = cycle
+        if self.content_length is not None and self.content_length > RAW_BODY_MIN:
+            self.raw_body_next = True
         if cycle.body_first and cycle.expect_continue and more_body:
             # The server itself reads a body-first (WSGI) request before the app runs, so
             # the client is told to go ahead now (RFC 9110 §10.1.1).
@@ -392,6 +406,26 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if not parsed.schema or parsed.schema.lower() not in (b"http", b"https"):
             raise ProtocolError(400, "invalid request target")
         return parsed.path or b"/", parsed.query or b""
+
+    def _raw_body_received(self, data: bytes) -> None:
+        """The body of a large Content-Length request, taken without llhttp: llhttp would
+        copy every byte into a new object; here whole reads pass through untouched. The
+        parser, which still expects those bytes, is replaced for the next request."""
+        remaining = self.content_length - self.body_received
+        try:
+            if len(data) < remaining:
+                self.on_body(data)
+                return
+            self.on_body(data[:remaining] if len(data) > remaining else data)
+        except ProtocolError as error:
+            self.raw_body = False
+            self._refuse(error)
+            return
+        self.raw_body = False
+        self.parser = httptools.HttpRequestParser(self)
+        self.on_message_complete()
+        if len(data) > remaining and not self.dead:
+            self.data_received(data[remaining:])
 
     def on_body(self, body: bytes) -> None:
         self.body_progress = self.loop.time()

@@ -46,6 +46,40 @@ class EmptyInput:
 EMPTY_INPUT = EmptyInput()
 
 
+class _ChunksRaw(io.RawIOBase):
+    """A body held as the list of blocks it arrived in, read without joining them."""
+
+    def __init__(self, chunks: list[bytes]) -> None:
+        self.chunks = chunks
+        self.index = 0
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        chunks = self.chunks
+        while self.index < len(chunks):
+            chunk = chunks[self.index]
+            available = len(chunk) - self.offset
+            if available <= 0:
+                self.index += 1
+                self.offset = 0
+                continue
+            size = min(len(buffer), available)
+            buffer[:size] = memoryview(chunk)[self.offset:self.offset + size]
+            self.offset += size
+            return size
+        return 0
+
+    def readall(self) -> bytes:
+        rest = [memoryview(self.chunks[self.index])[self.offset:]] if self.index < len(self.chunks) else []
+        rest += self.chunks[self.index + 1:]
+        self.index = len(self.chunks)
+        self.offset = 0
+        return b"".join(rest)
+
+
 class BodyBudget:
     """Bytes of request body a worker may hold in memory, shared by all its requests.
     Taken on the loop thread, given back by whichever thread finishes a request."""
@@ -115,7 +149,10 @@ class WSGICycle(HTTPCycle):
         body = self.body
         if not body:
             return EMPTY_INPUT
-        return io.BytesIO(body[0] if len(body) == 1 else b"".join(body))
+        if len(body) == 1:
+            return io.BytesIO(body[0])
+        # Many reads off the socket: serve them in place rather than join a copy of them all.
+        return io.BufferedReader(_ChunksRaw(body), 65536)
 
     def _give_back(self) -> None:
         if self.held:
