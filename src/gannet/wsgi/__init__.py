@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from .cycle import BodyBudget, WSGICycle
 from .environ import FileWrapper, InvalidResponse
+from .malloc import keep_freed_memory
 from .runner import ClientGone, WSGIRunner
 
 __all__ = ["install_wsgi", "WSGICycle", "WSGIRunner", "FileWrapper", "InvalidResponse",
@@ -27,6 +28,7 @@ def install_wsgi(state: Any, app: Callable, config: Any) -> WSGIRunner:
     """Serve ``app`` (a PEP 3333 callable) for every request of this worker."""
     cycle_class = type("WSGICycle", (WSGICycle,), {
         "__slots__": (), "budget": BodyBudget(config.wsgi_body_buffer)})
+    keep_freed_memory(2 * config.wsgi_body_buffer)
     runner = WSGIRunner(state, app, config)
     state.wsgi = runner
     state.cycle_class = cycle_class
