@@ -29,8 +29,9 @@ import httptools
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .errors import ProtocolError
 from .flow import FlowControl
-from .sendfile import send_file
+from .h1_head import build_head
 from .headers import STATUS_LINES, check_field_name, reason_phrase, status_line
+from .sendfile import send_file
 
 if TYPE_CHECKING:
     from ..server.state import ServerState
@@ -50,14 +51,6 @@ _HOST, _EXPECT, _CL, _TE, _UPGRADE = 1, 2, 3, 4, 5
 _REQUEST_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"content-length": _CL,
                     b"transfer-encoding": _TE, b"upgrade": _UPGRADE}
 # Response fields the framing depends on.
-_R_CL, _R_TE, _R_CONN, _R_SERVER, _R_DATE = 1, 2, 3, 4, 5
-_RESPONSE_SPECIAL = {b"content-length": _R_CL, b"transfer-encoding": _R_TE,
-                     b"connection": _R_CONN, b"server": _R_SERVER, b"date": _R_DATE}
-# Response names already checked to be tokens, mapped to their kind (0 = nothing special):
-# one dict lookup per header both validates and classifies. Bounded.
-_NAME_KINDS: dict[bytes, int] = {}
-_NAME_KINDS_MAX = 1024
-
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ]; an IP literal in brackets.
@@ -72,27 +65,6 @@ def _check_host(value: bytes) -> None:
         _GOOD_HOSTS.add(value)
 
 
-# Values already checked to hold no CR, LF or NUL (response splitting, RFC 9110 §5.5).
-# Most responses repeat the same few values, so the check runs once per distinct value.
-_GOOD_VALUES: set[bytes] = set()
-_GOOD_VALUES_MAX = 4096
-
-
-def _check_value(name: bytes, value: bytes) -> None:
-    if type(value) is not bytes:
-        raise TypeError(f"header {name!r}: value must be bytes, got {type(value).__name__}")
-    if b"\r" in value or b"\n" in value or b"\0" in value:
-        raise ValueError(f"invalid response header: {name!r} value contains CR, LF or NUL")
-    if len(_GOOD_VALUES) < _GOOD_VALUES_MAX:
-        _GOOD_VALUES.add(value)
-
-
-def _classify(name: bytes) -> int:
-    check_field_name(name)
-    kind = _RESPONSE_SPECIAL.get(name.lower(), 0)
-    if len(_NAME_KINDS) < _NAME_KINDS_MAX:
-        _NAME_KINDS[name] = kind
-    return kind
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
@@ -542,7 +514,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
     # ================================================================ writing responses
     def send_head_and_body(self, cycle: HTTPCycle, body: bytes, more_body: bool,
                            length: int | None = None) -> None:
-        head = self._build_head(cycle, body, more_body, length)
+        head = build_head(self, cycle, body, more_body, length)
         cycle.head_sent = True
         transport = self.transport
         if cycle.no_body:
@@ -562,81 +534,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         cycle.bytes_sent = 0 if cycle.no_body else len(body)
         if not more_body and not cycle.trailers_pending:
             self._response_complete(cycle)
-
-    def _build_head(self, cycle: HTTPCycle, body: bytes, more_body: bool,
-                    length: int | None) -> bytes:
-        status = cycle.status
-        parts = [STATUS_LINES.get(status) or status_line(status)]
-        append = parts.append
-        content_length = None
-        app_chunked = False
-        app_close = False
-        custom_defaults = False
-        good_values = _GOOD_VALUES
-        for name, value in cycle.headers:
-            kind = _NAME_KINDS.get(name)
-            if kind is None:
-                kind = _classify(name)
-            if value not in good_values:
-                _check_value(name, value)
-            if kind:
-                if kind == _R_CL:
-                    content_length = value
-                elif kind == _R_TE:
-                    app_chunked = True
-                    continue  # we frame the body ourselves
-                elif kind == _R_CONN:
-                    if b"close" in value.lower():
-                        app_close = True
-                else:
-                    custom_defaults = True
-            append(name)
-            append(b": ")
-            append(value)
-            append(b"\r\n")
-
-        no_body = cycle.no_body or status == 204 or status == 304
-        cycle.no_body = no_body
-        if content_length is not None:
-            if not no_body:
-                if not content_length.isdigit():
-                    raise ValueError(f"invalid Content-Length {content_length!r}")
-                declared = int(content_length)
-                remaining = declared - len(body)
-                if remaining < 0 or (remaining and not more_body):
-                    raise RuntimeError(
-                        f"response body of {len(body) if remaining < 0 else 'only ' + str(len(body))} "
-                        f"bytes does not match Content-Length {declared}")
-                cycle.remaining = remaining
-        elif no_body:
-            pass
-        elif not more_body and not (cycle.trailers_pending and cycle.scope["http_version"] == "1.1"):
-            append(b"content-length: %d\r\n" % len(body))
-        elif length is not None and not cycle.trailers_pending:
-            append(b"content-length: %d\r\n" % length)
-            cycle.remaining = length - len(body)
-        elif cycle.scope["http_version"] == "1.1":
-            cycle.chunked = True
-            append(b"transfer-encoding: chunked\r\n")
-        else:
-            cycle.keep_alive = False  # HTTP/1.0 without a length: the close delimits the body
-        if app_chunked and not cycle.chunked and content_length is None and not no_body and more_body:
-            cycle.keep_alive = False
-
-        if app_close or self.closing or self.state.shutting_down:
-            cycle.keep_alive = False
-        if not cycle.keep_alive:
-            if not app_close:
-                append(b"connection: close\r\n")
-        elif cycle.scope["http_version"] == "1.0":
-            append(b"connection: keep-alive\r\n")
-        state = self.state
-        if custom_defaults:
-            append(self.state.default_headers_without(cycle.headers))
-        else:
-            append(self.state.default_headers)
-        append(b"\r\n")
-        return b"".join(parts)
 
     def send_body(self, cycle: HTTPCycle, body: bytes, more_body: bool) -> None:
         if body and not cycle.no_body:
