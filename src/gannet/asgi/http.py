@@ -172,12 +172,7 @@ class HTTPCycle:
                 if self.conn.write_paused:
                     await self.conn.drain()
                 return
-            self.body_done = True
-            if not self.trailers_pending:
-                self.complete = True
-                waiter = self.waiter
-                if waiter is not None and not waiter.done():
-                    waiter.set_result(None)
+            self.body_done = True  # the protocol has marked the response complete
             return
         if mtype == "http.response.start":
             if self.started:

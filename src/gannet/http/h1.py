@@ -358,7 +358,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             if self.cycle is None:
                 self.transport.write(_CONTINUE)
         if self.cycle is None:
-            self._activate(cycle)
+            self.cycle = cycle  # _activate, inlined on the hot path
+            if not (cycle.body_first and more_body):
+                self._start(cycle)
         else:
             if self.pipeline is None:
                 self.pipeline = deque()
@@ -455,16 +457,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if state.access_log:
             cycle.start_time = self.loop.time()
         if state.wsgi is None:
-            task = cycle.task = self.loop.create_task(cycle.run(state.app))
-            state.tasks.add(task)
+            # Not added to state.tasks (a set add and discard per request): the drain
+            # finds HTTP tasks through asyncio.all_tasks() (see server._http_tasks).
+            cycle.task = self.loop.create_task(cycle.run(state.app))
         else:
             state.wsgi.submit(cycle)
 
     def cycle_done(self, cycle: HTTPCycle) -> None:
         state = self.state
         state.active -= 1
-        if cycle.task is not None:
-            state.tasks.discard(cycle.task)
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
 

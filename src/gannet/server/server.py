@@ -221,15 +221,16 @@ class Server:
         while (state.active or state.tasks or state.connections) and not self.force_exit:
             if self._loop.time() >= deadline:
                 logger.warning("Graceful shutdown timed out after %.1fs: cancelling %d request(s)",
-                               self.config.timeout_graceful_shutdown, len(state.tasks))
+                               self.config.timeout_graceful_shutdown, state.active + len(state.tasks))
                 break
             await asyncio.sleep(0.05)
-        for task in list(state.tasks):
+        remaining = [*state.tasks, *_http_tasks()]
+        for task in remaining:
             task.cancel()
         for conn in list(state.connections):
             conn.force_close()
-        if state.tasks:
-            await asyncio.wait(list(state.tasks), timeout=1.0)
+        if remaining:
+            await asyncio.wait(remaining, timeout=1.0)
         for server in self._servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
@@ -248,6 +249,16 @@ class Server:
 
 async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
     raise RuntimeError("a WSGI app has no ASGI entry point")
+
+
+def _http_tasks() -> list[asyncio.Task]:
+    """The running ASGI request tasks (h1 does not register them, to save a set operation
+    per request; they are told apart by the coroutine they run)."""
+    from ..asgi.http import HTTPCycle
+
+    code = HTTPCycle.run.__code__
+    return [task for task in asyncio.all_tasks()
+            if getattr(task.get_coro(), "cr_code", None) is code and not task.done()]
 
 
 def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
