@@ -160,6 +160,8 @@ class WSGIRunner:
         self.scheduled = False
         pending = self.pending
         popleft = pending.popleft
+        # Flat on purpose: _FULL runs once per request, so _HEAD repeats its lines
+        # rather than share a helper call.
         while pending:
             message = popleft()
             op = message[0]
