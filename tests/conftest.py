@@ -86,20 +86,12 @@ class RunningServer:
         return self.proc.returncode
 
 
-def start_server(app: str, *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
-                 wait: bool = True, port_args: tuple[str, ...] = ("--port", "0"),
-                 timeout: float = 20.0) -> RunningServer:
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), full_env.get("PYTHONPATH", "")])
-    full_env.setdefault("PYTHONUNBUFFERED", "1")
-    if env:
-        full_env.update(env)
-    command = [sys.executable, "-m", "gannet"]
-    if app:
-        command.append(app)
-    command += [*port_args, *args]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=full_env,
-                            cwd=str(cwd or APPS), text=True, errors="replace")
+def popen_logged(command: list[str], *, env: dict[str, str], cwd: str | os.PathLike | None = None,
+                 pass_fds: tuple[int, ...] = ()) -> RunningServer:
+    """Start a long-running process whose output (stdout and stderr) a thread collects, so
+    tests can wait for log lines with a deadline."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+                            cwd=str(cwd or APPS), text=True, errors="replace", pass_fds=pass_fds)
     lines: list[str] = []
     cond = threading.Condition()
 
@@ -114,7 +106,23 @@ def start_server(app: str, *args: str, env: dict[str, str] | None = None, cwd: s
             cond.notify_all()
 
     threading.Thread(target=pump, daemon=True).start()
-    server = RunningServer(proc, lines, cond)
+    return RunningServer(proc, lines, cond)
+
+
+def start_server(app: str, *args: str, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
+                 wait: bool = True, port_args: tuple[str, ...] = ("--port", "0"),
+                 timeout: float = 20.0) -> RunningServer:
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), full_env.get("PYTHONPATH", "")])
+    full_env.setdefault("PYTHONUNBUFFERED", "1")
+    if env:
+        full_env.update(env)
+    command = [sys.executable, "-m", "gannet"]
+    if app:
+        command.append(app)
+    command += [*port_args, *args]
+    server = popen_logged(command, env=full_env, cwd=cwd)
+    proc, lines, cond = server.proc, server._lines, server._cond
     if wait:
         deadline = time.monotonic() + timeout
         with cond:

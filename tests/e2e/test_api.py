@@ -6,7 +6,6 @@ import asyncio
 import os
 import signal
 import socket
-import subprocess
 import sys
 import textwrap
 import threading
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 import gannet
-from conftest import APPS, ROOT, RunningServer
+from conftest import APPS, ROOT, RunningServer, popen_logged
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -25,23 +24,7 @@ def spawn_python(code: str, cwd=None) -> RunningServer:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env=env, cwd=str(cwd or APPS), text=True,
-                            errors="replace")
-    lines: list[str] = []
-    cond = threading.Condition()
-
-    def pump() -> None:
-        for line in proc.stdout:
-            with cond:
-                lines.append(line)
-                cond.notify_all()
-        with cond:
-            lines.append("")
-            cond.notify_all()
-
-    threading.Thread(target=pump, daemon=True).start()
-    return RunningServer(proc, lines, cond)
+    return popen_logged([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd)
 
 
 @pytest.fixture

@@ -11,14 +11,12 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import APPS, ROOT, RunningServer, start_server
+from conftest import APPS, ROOT, RunningServer, popen_logged, start_server
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -47,23 +45,7 @@ def run_gannet(*args: str, env: dict[str, str] | None = None, cwd: str | os.Path
 def spawn(command: list[str], *, env: dict[str, str] | None = None, cwd: str | os.PathLike | None = None,
           pass_fds: tuple[int, ...] = ()) -> RunningServer:
     """Popen a long-running command with the same log pump as conftest's start_server."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=_env(env),
-                            cwd=str(cwd or APPS), text=True, errors="replace", pass_fds=pass_fds)
-    lines: list[str] = []
-    cond = threading.Condition()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            with cond:
-                lines.append(line)
-                cond.notify_all()
-        with cond:
-            lines.append("")
-            cond.notify_all()
-
-    threading.Thread(target=pump, daemon=True).start()
-    return RunningServer(proc, lines, cond)
+    return popen_logged(command, env=_env(env), cwd=cwd, pass_fds=pass_fds)
 
 
 @pytest.fixture
