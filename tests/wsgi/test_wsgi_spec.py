@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import socket
 import time
 
@@ -134,6 +135,70 @@ def test_input_lines(server, path):
     status, _, body = request(server, "POST", path, body=BODY)
     assert status == 200
     assert json.loads(body) == ["line one\n", "line two\r\n", "third line without end"]
+
+
+# Large enough that h1 has the kernel write it straight into one buffer (http/body_sink.py).
+BIG_BODY = b"".join(b"line %d %s\r\n" % (i, b"z" * (i % 300)) for i in range(3000)) + b"no newline"
+
+
+@pytest.mark.parametrize("path", ["/echo", "/read-n?n=1000", "/read-n?n=65536", "/read-n?n=1000000"])
+def test_input_read_large_body(server, path):
+    status, _, body = request(server, "POST", path, body=BIG_BODY)
+    assert (status, body) == (200, BIG_BODY)
+
+
+@pytest.mark.parametrize("path", ["/readline", "/readlines", "/iter"])
+def test_input_lines_large_body(server, path):
+    status, _, body = request(server, "POST", path, body=BIG_BODY)
+    assert status == 200
+    assert json.loads(body) == [line.decode() for line in BIG_BODY.splitlines(keepends=True)]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_large_bodies_in_pieces_with_pipelined_requests(server, seed):
+    """Bodies received into one buffer stop at their last byte: whatever follows in the
+    same read, here the next pipelined request, is parsed as a request, in order."""
+    rng = random.Random(seed)
+    bodies = [os.urandom(rng.choice([70_000, 300_000, 1_000_003])) for _ in range(3)]
+    wire = b"".join(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s"
+                    % (len(body), body) for body in bodies)
+    wire += b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    with socket.create_connection((server.host, server.port), timeout=10) as sock:
+        position = 0
+        while position < len(wire):
+            size = rng.choice([1, 100, 5000, 65536, 400_000])
+            sock.sendall(wire[position:position + size])
+            position += size
+        replies = []
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                break
+            replies.append(chunk)
+    reply = b"".join(replies)
+    for body in bodies:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"content-length: %d" % len(body) in head.lower()
+        assert rest[:len(body)] == body
+        reply = rest[len(body):]
+    assert reply.startswith(b"HTTP/1.1 200 ") and reply.endswith(b"hello")
+
+
+def test_large_body_client_gone_midway_frees_its_buffer(wsgi_server):
+    """A client that leaves halfway through a buffered body gives its share of the memory
+    budget back: with a budget of one body, the next upload is still served in memory."""
+    server = wsgi_server("--wsgi-body-buffer", "600000", "--log-level", "debug")
+    for attempt in range(3):
+        with socket.create_connection((server.host, server.port), timeout=10) as sock:
+            sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 500000\r\n\r\n")
+            sock.sendall(b"a" * 200_000)
+        deadline = time.monotonic() + 10
+        while server.log.count("client went away after") <= attempt:
+            assert time.monotonic() < deadline, server.log
+            time.sleep(0.01)
+        status, _, body = request(server, "POST", "/echo", body=BIG_BODY)
+        assert (status, body) == (200, BIG_BODY)
+    assert "spooling" not in server.log
 
 
 def test_input_empty_body(server):

@@ -67,6 +67,9 @@ class HTTPCycle:
 
     # True for cycles whose app must not start before the request body is complete (WSGI).
     body_first = False
+    # True for cycles that can take a known-length body into a buffer of their own
+    # (``body_buffer``), received there without a copy per socket read (http/body_sink.py).
+    takes_body_buffer = False
     body_size = 0
     delivered = False
     disconnected = False

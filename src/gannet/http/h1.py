@@ -27,6 +27,7 @@ from urllib.parse import unquote
 import httptools
 
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
+from .body_sink import BodySink
 from .errors import ProtocolError
 from .flow import FlowControl
 from .h1_head import build_head
@@ -161,6 +162,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.raw_body_next = False
                 parsing = self.parsing
                 self.raw_body = parsing is not None and self.body_received < self.content_length
+                if self.raw_body and parsing.takes_body_buffer and not self.dead:
+                    view = parsing.body_buffer(self.content_length)
+                    if view is not None:
+                        self.transport.set_protocol(BodySink(self, view))
         except httptools.HttpParserUpgrade as exc:
             self._after_upgrade(data, exc.args[0] if exc.args else len(data))
         except httptools.HttpParserCallbackError as exc:
@@ -400,6 +405,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.on_message_complete()
         if len(data) > remaining and not self.dead:
             self.data_received(data[remaining:])
+
+    def body_sink_done(self) -> None:
+        """The BodySink has the whole body: this protocol takes the connection back."""
+        self.transport.set_protocol(self)
+        self.raw_body = False
+        self.parser = httptools.HttpRequestParser(self)
+        self.on_message_complete()
 
     def on_body(self, body: bytes) -> None:
         self.body_progress = self.loop.time()

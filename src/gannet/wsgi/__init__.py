@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable
 
-from .cycle import BodyBudget, WSGICycle
+from .body import BodyBudget, BufferPool
+from .cycle import WSGICycle
 from .environ import FileWrapper, InvalidResponse
 from .malloc import keep_freed_memory
 from .runner import ClientGone, WSGIRunner
@@ -27,7 +28,8 @@ logger = logging.getLogger("gannet.error")
 def install_wsgi(state: Any, app: Callable, config: Any) -> WSGIRunner:
     """Serve ``app`` (a PEP 3333 callable) for every request of this worker."""
     cycle_class = type("WSGICycle", (WSGICycle,), {
-        "__slots__": (), "budget": BodyBudget(config.wsgi_body_buffer)})
+        "__slots__": (), "budget": BodyBudget(config.wsgi_body_buffer),
+        "pool": BufferPool(config.wsgi_body_buffer)})
     keep_freed_memory(2 * config.wsgi_body_buffer)
     runner = WSGIRunner(state, app, config)
     state.wsgi = runner

@@ -6,104 +6,32 @@ event loop. Because ``body_first`` is True, h1 hands the cycle to the thread poo
 connection, never a thread. Bodies stay in memory while all the bodies this worker holds
 together fit in ``--wsgi-body-buffer`` (a process-wide budget, so a thousand concurrent
 uploads cannot each take a share of RAM); past it a body spools to an anonymous temporary
-file. ``body_size`` (what h1 watches to
-pause reading) stays 0, so h1 keeps reading at the client's pace and ``--limit-request-body``
+file. A large Content-Length body that fits the budget gets one pooled buffer up front
+(``body_buffer``), which the kernel fills directly (wsgi/body.py says why). ``body_size``
+(what h1 watches to pause reading) stays 0, so h1 keeps reading at the client's pace and ``--limit-request-body``
 (enforced by h1 with a 413) is the only bound on what a client may upload.
 """
 from __future__ import annotations
 
 import io
+import logging
 import tempfile
-import threading
 from typing import Any
 
 from ..asgi.http import HTTPCycle
+from .body import EMPTY_INPUT, BodyBudget, BufferInput, BufferPool, ChunksRaw
 
-__all__ = ["WSGICycle", "EmptyInput"]
+__all__ = ["WSGICycle"]
 
-
-class EmptyInput:
-    """``wsgi.input`` for requests without a body: stateless, so one object serves all."""
-
-    __slots__ = ()
-
-    def read(self, size: int | None = -1) -> bytes:
-        return b""
-
-    def readline(self, size: int | None = -1) -> bytes:
-        return b""
-
-    def readlines(self, hint: int | None = -1) -> list[bytes]:
-        return []
-
-    def __iter__(self) -> Any:
-        return iter(())
-
-    def close(self) -> None:
-        pass
-
-
-EMPTY_INPUT = EmptyInput()
-
-
-class _ChunksRaw(io.RawIOBase):
-    """A body held as the list of blocks it arrived in, read without joining them."""
-
-    def __init__(self, chunks: list[bytes]) -> None:
-        self.chunks = chunks
-        self.index = 0
-        self.offset = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        chunks = self.chunks
-        while self.index < len(chunks):
-            chunk = chunks[self.index]
-            available = len(chunk) - self.offset
-            if available <= 0:
-                self.index += 1
-                self.offset = 0
-                continue
-            size = min(len(buffer), available)
-            buffer[:size] = memoryview(chunk)[self.offset:self.offset + size]
-            self.offset += size
-            return size
-        return 0
-
-    def readall(self) -> bytes:
-        rest = [memoryview(self.chunks[self.index])[self.offset:]] if self.index < len(self.chunks) else []
-        rest += self.chunks[self.index + 1:]
-        self.index = len(self.chunks)
-        self.offset = 0
-        return b"".join(rest)
-
-
-class BodyBudget:
-    """Bytes of request body a worker may hold in memory, shared by all its requests.
-    Taken on the loop thread, given back by whichever thread finishes a request."""
-
-    def __init__(self, limit: int) -> None:
-        self.left = limit
-        self._lock = threading.Lock()
-
-    def take(self, size: int) -> bool:
-        with self._lock:
-            if size > self.left:
-                return False
-            self.left -= size
-            return True
-
-    def give(self, size: int) -> None:
-        with self._lock:
-            self.left += size
+logger = logging.getLogger("gannet.error")
 
 
 class WSGICycle(HTTPCycle):
-    __slots__ = ("spool", "received", "held")
+    __slots__ = ("spool", "received", "held", "buffer", "reader")
     body_first = True
-    budget = BodyBudget(64 * 1024 * 1024)  # replaced per server by install_wsgi
+    takes_body_buffer = True
+    budget = BodyBudget(64 * 1024 * 1024)  # both replaced per server by install_wsgi
+    pool = BufferPool(64 * 1024 * 1024)
 
     def __init__(self, scope: dict, conn: Any, loop: Any, more_body: bool,
                  expect_continue: bool) -> None:
@@ -111,6 +39,8 @@ class WSGICycle(HTTPCycle):
         self.spool: Any = None  # the temporary file once the budget ran out
         self.received = 0  # body bytes received so far
         self.held = 0  # of those, bytes counted against the in-memory budget
+        self.buffer: bytearray | None = None  # the whole body, when h1 filled one buffer
+        self.reader: BufferInput | None = None
 
     # Called by h1 on the loop thread while the request body arrives.
     def feed_body(self, data: bytes) -> None:
@@ -125,12 +55,38 @@ class WSGICycle(HTTPCycle):
             return
         # Over budget: this body moves to disk. Unbuffered, because blocks from the socket
         # are large and each goes straight to the kernel without a Python-side copy.
+        logger.debug("request body past the --wsgi-body-buffer budget: spooling it to a file")
         spool = self.spool = tempfile.TemporaryFile(buffering=0)
         for chunk in self.body:
             spool.write(chunk)
         spool.write(data)
+        buffer = self.buffer
+        if buffer is not None:
+            self.buffer = None
+            if self.reader is not None:
+                self.reader.detach()
+                self.reader = None
+            self.pool.give(buffer)
         self.body = []
         self._give_back()
+
+    def body_buffer(self, total: int) -> memoryview | None:
+        """One buffer for the whole ``total``-byte body, holding what came so far; h1 has
+        the kernel fill the returned rest of it (http/body_sink.py). None when the budget
+        says no: the body then goes on arriving through ``feed_body``."""
+        if self.spool is not None or not self.budget.take(total - self.held):
+            return None
+        self.held = total
+        buffer = self.pool.take(total)
+        view = memoryview(buffer)
+        filled = 0
+        for chunk in self.body:
+            view[filled:filled + len(chunk)] = chunk
+            filled += len(chunk)
+        self.body = []
+        self.buffer = buffer
+        self.received = total  # an incomplete body never reaches the app, so count it now
+        return view[filled:total]
 
     def feed_end(self) -> None:
         self.more_body = False
@@ -138,6 +94,7 @@ class WSGICycle(HTTPCycle):
     def feed_disconnect(self) -> None:
         self.disconnected = True
         if not self.dispatched:
+            logger.debug("client went away after %d bytes of its request body", self.received)
             self.release_body()  # no thread will ever read it
 
     # Called by the worker thread once it owns the cycle.
@@ -146,13 +103,16 @@ class WSGICycle(HTTPCycle):
         if spool is not None:
             spool.seek(0)
             return io.BufferedReader(spool, 65536)
+        if self.buffer is not None:
+            reader = self.reader = BufferInput(self.buffer, self.received)
+            return reader
         body = self.body
         if not body:
             return EMPTY_INPUT
         if len(body) == 1:
             return io.BytesIO(body[0])
         # Many reads off the socket: serve them in place rather than join a copy of them all.
-        return io.BufferedReader(_ChunksRaw(body), 65536)
+        return io.BufferedReader(ChunksRaw(body), 65536)
 
     def _give_back(self) -> None:
         if self.held:
@@ -167,5 +127,12 @@ class WSGICycle(HTTPCycle):
                 spool.close()
             except OSError:  # pragma: no cover - closing an anonymous temp file
                 pass
+        buffer = self.buffer
+        if buffer is not None:
+            self.buffer = None
+            if self.reader is not None:
+                self.reader.detach()
+                self.reader = None
+            self.pool.give(buffer)
         self.body = []
         self._give_back()

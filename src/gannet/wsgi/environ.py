@@ -101,7 +101,7 @@ class EnvironBuilder:
             name, port = _split_host(host) if host else ("localhost", None)
             environ["SERVER_NAME"] = name
             environ["SERVER_PORT"] = port or _DEFAULT_PORTS.get(scheme, "80")
-        if cycle.spool is not None or cycle.body:
+        if cycle.spool is not None or cycle.body or cycle.buffer is not None:
             # The whole body is here, so its length is known even when it came chunked:
             # apps that ignore wsgi.input_terminated (Django) still see all of it.
             environ["CONTENT_LENGTH"] = str(cycle.received)
