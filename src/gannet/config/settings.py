@@ -245,7 +245,8 @@ SETTINGS: tuple[Setting, ...] = (
        "per worker).", convert=to_int, validate=at_least(1), section="wsgi", metavar="N"),
     _s("wsgi_body_buffer", 64 * 1024 * 1024, "WSGI: request bodies are read before the app "
        "is called and held in memory while all of this worker's bodies together fit in this "
-       "many bytes; beyond it a body spools to a temporary file.",
+       "many bytes; beyond it a body spools to a temporary file. As much again may be kept "
+       "as idle buffers for later uploads.",
        convert=to_int, validate=at_least(0), section="wsgi", metavar="BYTES"),
     _s("wsgi_write_buffer", 256 * 1024, "WSGI: response bytes buffered per client before the "
        "app's thread waits for the client to read (the per-connection memory bound).",
