@@ -26,6 +26,8 @@ from urllib.parse import unquote
 
 import httptools
 
+_Task = asyncio.Task
+
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .body_sink import BodySink
 from .errors import ProtocolError
@@ -471,7 +473,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if state.wsgi is None:
             # Not added to state.tasks (a set add and discard per request): the drain
             # finds HTTP tasks through asyncio.all_tasks() (see server._http_tasks).
-            cycle.task = self.loop.create_task(cycle.run(state.app))
+            cycle.task = _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
         else:
             state.wsgi.submit(cycle)
 

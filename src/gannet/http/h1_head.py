@@ -111,17 +111,14 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
     if app_chunked and not cycle.chunked and content_length is None and not no_body and more_body:
         cycle.keep_alive = False
 
-    if app_close or conn.closing or conn.state.shutting_down:
+    state = conn.state
+    if app_close or conn.closing or state.shutting_down:
         cycle.keep_alive = False
     if not cycle.keep_alive:
         if not app_close:
             append(b"connection: close\r\n")
     elif cycle.scope["http_version"] == "1.0":
         append(b"connection: keep-alive\r\n")
-    state = conn.state
-    if custom_defaults:
-        append(conn.state.default_headers_without(cycle.headers))
-    else:
-        append(conn.state.default_headers)
+    append(state.default_headers_without(cycle.headers) if custom_defaults else state.default_headers)
     append(b"\r\n")
     return b"".join(parts)
