@@ -3,6 +3,7 @@
 
     python benchmarks/run.py                         # hello scenario, every server found
     python benchmarks/run.py --scenario all --rounds 5 --duration 10
+    python benchmarks/run.py --scenario upload,download   # 10 MiB bodies, MiB/s
     python benchmarks/run.py --servers gannet,uvicorn --baseline uvicorn
     python benchmarks/run.py --server 'mine=gannet {app} --port {port} --host {host} --no-access-log'
     python benchmarks/run.py --list                  # what was found, and the commands
@@ -12,7 +13,9 @@ a free loopback port, and `wrk` drives it. Servers take turns in rounds (A B C, 
 so that a slow minute on a shared machine hits all of them, and the table reports the
 median of the per-round ratios against a baseline: the one figure that holds on a noisy
 machine. With two or more CPUs the server is pinned to CPU 0 and wrk to CPU 1 (taskset),
-so the two do not fight over a core.
+so the two do not fight over a core. The big-body scenarios (upload, download, wsgi-upload,
+wsgi-download) move 10 MiB per request over 4 connections and report MiB/s, uploaded
+bytes included.
 
 Only the standard library is needed; the peers are found on PATH, in the directory of the
 Python running this script, or in --peers-bin.
@@ -30,6 +33,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -46,7 +50,18 @@ class Scenario:
     interface: str  # "asgi" or "wsgi": which servers take part
     app: str
     desc: str
+    method: str = "GET"
+    upload: int = 0  # request body bytes: counted into MiB/s, as wrk does not
+    conns: int = 64  # wrk connections unless --conns is given
+    bulk: bool = False  # big bodies: MiB/s is the figure, not req/s
 
+    @property
+    def metric(self) -> str:
+        return "mibs" if self.bulk else "rps"
+
+
+MiB = 1024 * 1024
+BIG = 10 * MiB  # the big-body scenarios' body size; the apps/*_asgi|wsgi.py agree
 
 SCENARIOS = {
     "hello": Scenario("hello", "asgi", "hello_asgi:app",
@@ -55,6 +70,18 @@ SCENARIOS = {
                      "ASGI, GET / -> json.dumps of a small dict per request, keep-alive"),
     "wsgi": Scenario("wsgi", "wsgi", "hello_wsgi:app",
                      "WSGI, GET / -> 200 'Hello, world!', keep-alive where the server allows"),
+    "upload": Scenario("upload", "asgi", "upload_asgi:app",
+                       "ASGI, POST 10 MiB -> app reads it all via receive(), answers the count",
+                       method="POST", upload=BIG, conns=4, bulk=True),
+    "download": Scenario("download", "asgi", "download_asgi:app",
+                         "ASGI, GET / -> 10 MiB in 64 KiB more_body chunks, Content-Length set",
+                         conns=4, bulk=True),
+    "wsgi-upload": Scenario("wsgi-upload", "wsgi", "upload_wsgi:app",
+                            "WSGI, POST 10 MiB -> app reads wsgi.input 64 KiB at a time, answers the count",
+                            method="POST", upload=BIG, conns=4, bulk=True),
+    "wsgi-download": Scenario("wsgi-download", "wsgi", "download_wsgi:app",
+                              "WSGI, GET / -> 10 MiB from a generator of 64 KiB blocks, Content-Length set",
+                              conns=4, bulk=True),
 }
 
 # name: (interface, executable looked up, package for the version, command template).
@@ -217,6 +244,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+_BYTES = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3, "T": 1024 ** 4}  # wrk's are binary
 
 
 def _ms(text: str) -> float:
@@ -224,9 +252,21 @@ def _ms(text: str) -> float:
     return float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
 
 
-def run_wrk(port: int, duration: float, conns: int, pin: bool) -> dict:
+def wrk_script(scenario: Scenario, directory: Path) -> Path | None:
+    """A wrk Lua script sending the scenario's request body, or None for a plain GET."""
+    if not scenario.upload:
+        return None
+    path = directory / f"{scenario.name}.lua"
+    path.write_text(f'wrk.method = "{scenario.method}"\n'
+                    f'wrk.body = string.rep("x", {scenario.upload})\n'
+                    'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    return path
+
+
+def run_wrk(port: int, duration: float, conns: int, pin: bool, script: Path | None = None) -> dict:
     argv = [*_pin(1, pin), "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s",
-            "--timeout", "5s", "--latency", f"http://{HOST}:{port}/"]
+            "--timeout", "5s", "--latency", *(["-s", str(script)] if script else []),
+            f"http://{HOST}:{port}/"]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     except subprocess.TimeoutExpired:
@@ -238,6 +278,8 @@ def run_wrk(port: int, duration: float, conns: int, pin: bool) -> dict:
     result = {"rps": float(rps.group(1))}
     latency = re.search(r"^\s+99%\s+(\S+)", text, re.M)
     result["p99_ms"] = _ms(latency.group(1)) if latency else float("nan")
+    transfer = re.search(r"Transfer/sec:\s+([\d.]+)([KMGT]?)B", text)
+    result["read_bps"] = float(transfer.group(1)) * _BYTES[transfer.group(2)] if transfer else 0.0
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     sock_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     result["errors"] = (int(errors.group(1)) if errors else 0) + \
@@ -245,7 +287,8 @@ def run_wrk(port: int, duration: float, conns: int, pin: bool) -> dict:
     return result
 
 
-def measure(server: Server, scenario: Scenario, args: argparse.Namespace) -> dict:
+def measure(server: Server, scenario: Scenario, args: argparse.Namespace,
+            script: Path | None = None) -> dict:
     port = _free_port()
     command = server.command.format(exe=server.exe or "", python=server.python, host=HOST,
                                     port=port, app=scenario.app)
@@ -264,9 +307,14 @@ def measure(server: Server, scenario: Scenario, args: argparse.Namespace) -> dic
             # The last line says why; drop a leading log timestamp to keep the table narrow.
             tail = re.sub(r"^[\d:+ -]+(\[\d+\] )?", "", lines[-1])[:300] if lines else ""
             return {"error": f"{problem}: {tail}" if tail else problem}
+        conns = args.conns or scenario.conns
         if args.warmup > 0:
-            run_wrk(port, args.warmup, args.conns, args.pin)
-        return run_wrk(port, args.duration, args.conns, args.pin)
+            run_wrk(port, args.warmup, conns, args.pin, script)
+        result = run_wrk(port, args.duration, conns, args.pin, script)
+        if scenario.bulk and "rps" in result:
+            # wrk's Transfer/sec counts only what it read; add what it sent.
+            result["mibs"] = (result["read_bps"] + result["rps"] * scenario.upload) / MiB
+        return result
     finally:
         _stop(proc)
         if proc.stderr:
@@ -275,38 +323,46 @@ def measure(server: Server, scenario: Scenario, args: argparse.Namespace) -> dic
 
 # ---------------------------------------------------------------------- report
 def _fmt(value: float) -> str:
-    return f"{value:,.0f}"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
-def report(scenario: Scenario, servers: list[Server], baseline: str | None, rounds: int) -> str:
+def report(scenario: Scenario, servers: list[Server], baseline: str | None, rounds: int,
+           conns: int) -> str:
+    """One table; the first figure is req/s, or MiB/s for the big-body scenarios (then
+    req/s gets a column of its own). Ratios are on the first figure: higher is better."""
+    key = scenario.metric
+    unit = "MiB/s" if scenario.bulk else "req/s"
+    extra = " req/s |" if scenario.bulk else ""
     lines = [f"### {scenario.name}: {scenario.desc}", ""]
     base = next((s for s in servers if s.name == baseline), None)
-    lines.append(f"| server | version | req/s (median) | min – max | p99 latency | "
+    lines.append(f"| server | version | {unit} (median) | min – max |{extra} p99 latency | "
                  f"× {baseline or '-'} (median of rounds) |")
-    lines.append("|---|---|---:|---:|---:|---:|")
+    lines.append("|---|---|---:|---:|" + ("---:|" if scenario.bulk else "") + "---:|---:|")
     for server in servers:
         runs = server.results.get(scenario.name, [])
-        good = [r for r in runs if "rps" in r]
+        good = [r for r in runs if key in r]
         if not good:
             why = next((r["error"] for r in runs if "error" in r), "no result")
-            lines.append(f"| {server.name} | {server.version} | failed: {why.splitlines()[0][:120]} | | | |")
+            lines.append(f"| {server.name} | {server.version} | failed: {why.splitlines()[0][:120]} | |"
+                         f"{' |' if scenario.bulk else ''} | |")
             continue
-        rps = [r["rps"] for r in good]
+        values = [r[key] for r in good]
         ratio = "-"
         if base is not None:
-            pairs = [(mine.get("rps"), theirs.get("rps"))
+            pairs = [(mine.get(key), theirs.get(key))
                      for mine, theirs in zip(runs, base.results.get(scenario.name, []))]
             ratios = [m / t for m, t in pairs if m and t]
             if ratios:
                 ratio = f"{statistics.median(ratios):.2f}×"
         errors = sum(r.get("errors", 0) for r in good)
         note = f" ({errors} errors)" if errors else ""
-        lines.append(f"| {server.name} | {server.version} | {_fmt(statistics.median(rps))}{note} | "
-                     f"{_fmt(min(rps))} – {_fmt(max(rps))} | "
+        rps = f" {_fmt(statistics.median(r['rps'] for r in good))} |" if scenario.bulk else ""
+        lines.append(f"| {server.name} | {server.version} | {_fmt(statistics.median(values))}{note} | "
+                     f"{_fmt(min(values))} – {_fmt(max(values))} |{rps} "
                      f"{statistics.median(r['p99_ms'] for r in good):.2f} ms | {ratio} |")
     lines.append("")
-    lines.append(f"{len(servers)} server(s) × {rounds} round(s), one worker each; each ratio "
-                 f"is the median of per-round ratios against {baseline}.")
+    lines.append(f"{len(servers)} server(s) × {rounds} round(s), one worker each, {conns} wrk "
+                 f"connections; each ratio is the median of per-round ratios against {baseline}.")
     return "\n".join(lines)
 
 
@@ -325,7 +381,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario (default 3)")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement (default 5)")
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of warm-up load (default 1)")
-    parser.add_argument("--conns", type=int, default=64, help="wrk connections (default 64)")
+    parser.add_argument("--conns", type=int, default=None,
+                        help="wrk connections (default 64; 4 for the big-body scenarios)")
     parser.add_argument("--peers-bin", action="append", default=[], type=Path, metavar="DIR",
                         help="also look for peer executables here (e.g. another venv's bin/)")
     parser.add_argument("--no-pin", dest="pin", action="store_false",
@@ -336,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be >= 1 and --duration > 0")
+    if args.conns is not None and args.conns < 1:
+        parser.error("--conns must be >= 1")
     if (os.cpu_count() or 1) < 2:
         args.pin = False
 
@@ -358,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("scenarios:")
         for scenario in SCENARIOS.values():
-            print(f"  {scenario.name:8} {scenario.desc}")
+            print(f"  {scenario.name:14} {scenario.desc}")
         print("servers found:")
         for server in found.values():
             print(f"  {server.name:14} {server.version:10} {server.interface}  "
@@ -384,21 +443,30 @@ def main(argv: list[str] | None = None) -> int:
           f"(pinning {'on' if args.pin and shutil.which('taskset') else 'off'})", file=sys.stderr)
 
     output = []
-    for scenario, servers in plan:
-        if not servers:
-            print(f"{scenario.name}: no {scenario.interface.upper()} server found; skipped", file=sys.stderr)
-            continue
-        for round_number in range(1, args.rounds + 1):
-            for server in servers:
-                result = measure(server, scenario, args)
-                server.results.setdefault(scenario.name, []).append(result)
-                shown = f"{result['rps']:,.0f} req/s" if "rps" in result else result["error"][:200]
-                print(f"  {scenario.name} round {round_number}/{args.rounds} {server.name}: {shown}",
+    with tempfile.TemporaryDirectory(prefix="gannet-bench-") as scripts:
+        for scenario, servers in plan:
+            if not servers:
+                print(f"{scenario.name}: no {scenario.interface.upper()} server found; skipped",
                       file=sys.stderr)
-        names_here = [s.name for s in servers]
-        baseline = args.baseline if args.baseline in names_here else next(
-            (n for n in ("uvicorn", "gunicorn", "uvicorn-wsgi") if n in names_here), names_here[0])
-        output.append(report(scenario, servers, baseline, args.rounds))
+                continue
+            script = wrk_script(scenario, Path(scripts))
+            for round_number in range(1, args.rounds + 1):
+                for server in servers:
+                    result = measure(server, scenario, args, script)
+                    server.results.setdefault(scenario.name, []).append(result)
+                    if "mibs" in result:
+                        shown = f"{result['mibs']:,.0f} MiB/s, {result['rps']:,.1f} req/s"
+                    elif "rps" in result:
+                        shown = f"{result['rps']:,.0f} req/s"
+                    else:
+                        shown = result["error"][:200]
+                    print(f"  {scenario.name} round {round_number}/{args.rounds} {server.name}: {shown}",
+                          file=sys.stderr)
+            names_here = [s.name for s in servers]
+            baseline = args.baseline if args.baseline in names_here else next(
+                (n for n in ("uvicorn", "gunicorn", "uvicorn-wsgi") if n in names_here), names_here[0])
+            output.append(report(scenario, servers, baseline, args.rounds,
+                                 args.conns or scenario.conns))
 
     print()
     print("\n\n".join(output))
