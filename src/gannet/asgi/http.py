@@ -181,11 +181,12 @@ class HTTPCycle:
             if self.started:
                 self._protocol_error(message)
             status = message["status"]
-            if type(status) is not int or not 100 <= status <= 999 or 100 <= status < 200:
+            if type(status) is not int or not 200 <= status <= 999:  # 1xx: not a final response
                 self._protocol_error(message, f"invalid status {status!r}")
             self.status = status
             self.headers = message.get("headers", ())
-            self.trailers_pending = bool(message.get("trailers", False))
+            if message.get("trailers"):
+                self.trailers_pending = True
             self.started = True
             return
         if mtype == "http.response.trailers":
