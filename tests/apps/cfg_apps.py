@@ -16,7 +16,6 @@ shutdown prints 'cfg shutdown ran'.
 import asyncio
 import json
 import os
-import sys
 from urllib.parse import parse_qs
 
 

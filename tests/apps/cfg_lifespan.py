@@ -62,8 +62,10 @@ async def shutdown_hangs(scope, receive, send):
         import asyncio
 
         message = await receive()
+        assert message["type"] == "lifespan.startup"
         await send({"type": "lifespan.startup.complete"})
         message = await receive()
+        assert message["type"] == "lifespan.shutdown"
         say("cfg shutdown hanging")
         await asyncio.Event().wait()
     await _ok(send)

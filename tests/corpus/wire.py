@@ -1,8 +1,11 @@
-"""Client-side helpers shared by test_corpus.py and test_fuzz.py: load the corpus, send
-bytes in chunks, read HTTP/1.1 responses off a socket with a deadline.
+"""Client-side HTTP/1.1 helpers for the e2e tests: a strict response reader over a raw
+socket (interim 1xx, Content-Length, chunked with trailers, close-delimited), EOF
+detection, and the request corpus (load cases, send them in chunks).
 
-Kept deliberately small and strict: a response that does not parse is an error here,
-because the server under test wrote it.
+Imported as ``corpus.wire`` (``tests/`` is on ``sys.path``, as for ``conftest``) by
+tests/e2e/test_corpus.py, test_fuzz.py and the HTTP/1.1 wire tests. Kept deliberately
+strict: a response that does not parse is a WireError (an AssertionError), because the
+server under test wrote it.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ CORPUS = Path(__file__).resolve().parent
 STATUS_LINE = re.compile(rb"HTTP/1\.[01] (\d{3}) [^\r\n]*\r\n")
 
 
+# ---------------------------------------------------------------- the request corpus
 @dataclass
 class Case:
     name: str
@@ -59,25 +63,47 @@ def send_chunks(sock: socket.socket, parts: list[bytes]) -> bool:
     return True
 
 
+def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+# ---------------------------------------------------------------- reading responses
+class WireError(AssertionError):
+    """The bytes on the wire are not what a correct HTTP/1.1 server sends (or not in time)."""
+
+
 @dataclass
 class Response:
     status: int
-    headers: list[tuple[str, str]] = field(default_factory=list)
+    reason: bytes
+    version: bytes
+    headers: list[tuple[bytes, bytes]]  # lowercased names, in order
     body: bytes = b""
-    informational: list[int] = field(default_factory=list)
+    trailers: list[tuple[bytes, bytes]] = field(default_factory=list)
+    framing: str = ""  # "length", "chunked", "close", "none"
+    head_raw: bytes = b""
+    interim: list["Response"] = field(default_factory=list)
 
-    def header(self, name: str) -> str | None:
-        values = [v for n, v in self.headers if n == name]
-        return ",".join(values) if values else None
+    def get(self, name: bytes) -> bytes | None:
+        """The first value of field ``name``, or None."""
+        name = name.lower()
+        for key, value in self.headers:
+            if key == name:
+                return value
+        return None
 
-    def json(self):
-        return json.loads(self.body)
+    def get_all(self, name: bytes) -> list[bytes]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
 
 
 class Reader:
-    """Reads responses from one socket; bytes past one response stay for the next."""
+    """Buffered reads from a blocking socket, each bounded by one overall deadline; bytes
+    past one response stay in ``buffer`` for the next."""
 
-    def __init__(self, sock: socket.socket, timeout: float = 5.0) -> None:
+    def __init__(self, sock: socket.socket, timeout: float = 10.0) -> None:
         self.sock = sock
         self.buffer = b""
         self.timeout = timeout
@@ -89,118 +115,136 @@ class Reader:
             return False
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TimeoutError(f"no complete response within {self.timeout}s; have {self.buffer[:300]!r}")
+            raise WireError(f"timed out waiting for data; have {self.buffer[:300]!r}")
         self.sock.settimeout(remaining)
         try:
-            data = self.sock.recv(65536)
-        except ConnectionResetError:
-            data = b""
-            self.reset = True
+            chunk = self.sock.recv(1024 * 1024)
         except socket.timeout:
-            raise TimeoutError(f"no complete response within {self.timeout}s; "
-                               f"have {self.buffer[:300]!r}") from None
-        if not data:
+            raise WireError(f"timed out waiting for data; have {self.buffer[:300]!r}") from None
+        except ConnectionResetError:
+            self.eof = self.reset = True
+            return False
+        if not chunk:
             self.eof = True
             return False
-        self.buffer += data
+        self.buffer += chunk
         return True
 
-    def _need(self, n: int, deadline: float) -> None:
+    def read_until(self, marker: bytes, deadline: float, limit: int = 1 << 20) -> bytes:
+        while True:
+            at = self.buffer.find(marker)
+            if at >= 0:
+                data, self.buffer = self.buffer[:at + len(marker)], self.buffer[at + len(marker):]
+                return data
+            if len(self.buffer) > limit:
+                raise WireError(f"no {marker!r} within {limit} bytes")
+            if not self._fill(deadline):
+                raise WireError(f"connection closed before {marker!r}; have {self.buffer[:300]!r}")
+
+    def read_exact(self, n: int, deadline: float) -> bytes:
         while len(self.buffer) < n:
             if not self._fill(deadline):
-                raise EOFError(f"connection closed inside a response; have {self.buffer[:300]!r}")
+                raise WireError(f"connection closed after {len(self.buffer)} of {n} bytes")
+        data, self.buffer = self.buffer[:n], self.buffer[n:]
+        return data
 
-    def _line(self, deadline: float) -> bytes:
-        while b"\r\n" not in self.buffer:
-            if not self._fill(deadline):
-                raise EOFError(f"connection closed inside a response; have {self.buffer[:300]!r}")
-        line, _, self.buffer = self.buffer.partition(b"\r\n")
-        return line
-
-    def response(self, head_only: bool = False) -> Response:
-        """The next final response (1xx responses are collected and skipped)."""
-        deadline = time.monotonic() + self.timeout
-        informational = []
-        while True:
-            while b"\r\n\r\n" not in self.buffer:
-                if not self._fill(deadline):
-                    raise EOFError(f"connection closed before a full response head; "
-                                   f"have {self.buffer[:300]!r}")
-            head, _, self.buffer = self.buffer.partition(b"\r\n\r\n")
-            match = STATUS_LINE.match(head + b"\r\n")
-            assert match, f"not a status line: {head[:200]!r}"
-            status = int(match.group(1))
-            headers = []
-            for line in head.split(b"\r\n")[1:]:
-                name, sep, value = line.partition(b":")
-                assert sep and name and name == name.strip(), f"bad response field {line!r}"
-                headers.append((name.decode("latin-1").lower(), value.strip().decode("latin-1")))
-            if 100 <= status < 200:
-                informational.append(status)
-                continue
-            break
-        response = Response(status, headers, b"", informational)
-        if head_only or status in (204, 304):
-            return response
-        length = response.header("content-length")
-        if response.header("transfer-encoding"):
-            body = b""
-            while True:
-                size = int(self._line(deadline).split(b";")[0], 16)
-                if size == 0:
-                    while self._line(deadline):
-                        pass
-                    break
-                self._need(size + 2, deadline)
-                body += self.buffer[:size]
-                assert self.buffer[size:size + 2] == b"\r\n", "chunk not followed by CRLF"
-                self.buffer = self.buffer[size + 2:]
-            response.body = body
-        elif length is not None:
-            self._need(int(length), deadline)
-            response.body, self.buffer = self.buffer[:int(length)], self.buffer[int(length):]
-        else:
+    def read_to_eof(self, deadline: float) -> bytes:
+        """Everything until the peer closes (FIN or RST) or ``deadline`` passes, whichever
+        comes first; ``eof`` tells which."""
+        try:
             while self._fill(deadline):
                 pass
-            response.body, self.buffer = self.buffer, b""
-        return response
+        except WireError:  # the deadline passed with the connection still open
+            pass
+        data, self.buffer = self.buffer, b""
+        return data
 
-    def read_until_close(self) -> bool:
-        """Read whatever arrives until the server closes (True) or the timeout (False)."""
-        deadline = time.monotonic() + self.timeout
-        while not self.eof:
-            try:
-                self._fill(deadline)
-            except TimeoutError:
-                return False
-        return True
-
-    def closed(self) -> bool:
-        """True once the server closes (FIN or RST) with nothing more sent, within the
-        timeout; raises if more bytes arrive or the connection stays open."""
-        deadline = time.monotonic() + self.timeout
-        while not self.eof:
-            try:
-                self._fill(deadline)
-            except TimeoutError:
-                return False
-        assert not self.buffer, f"bytes after the last response: {self.buffer[:300]!r}"
-        return True
+    def at_eof(self, timeout: float = 5.0) -> bool:
+        """True when the peer closes (FIN or RST) within ``timeout``, False if it keeps the
+        connection open; bytes after the last response read are a WireError."""
+        extra = self.read_to_eof(time.monotonic() + timeout)
+        if extra:
+            raise WireError(f"bytes after the last response: {extra[:300]!r}")
+        return self.eof
 
 
-def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
-    sock = socket.create_connection((host, port), timeout=timeout)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
+def _parse_head(raw: bytes) -> tuple[bytes, int, bytes, list[tuple[bytes, bytes]]]:
+    lines = raw.split(b"\r\n")
+    status_line = lines[0]
+    if not STATUS_LINE.fullmatch(status_line + b"\r\n"):
+        raise WireError(f"bad status line {status_line!r}")
+    version, status, reason = status_line.split(b" ", 2)  # the match ensures all three
+    headers = []
+    for line in lines[1:]:
+        if b":" not in line or line[:1] in (b" ", b"\t"):
+            raise WireError(f"bad header line {line!r}")
+        name, value = line.split(b":", 1)
+        if name != name.strip() or not name:
+            raise WireError(f"bad header name {name!r}")
+        headers.append((name.lower(), value.strip(b" \t")))
+    return version, int(status), reason, headers
 
 
+def read_response(reader: Reader, head_request: bool = False, timeout: float | None = None) -> Response:
+    """Read one final response (collecting interim 1xx ones) and its whole body."""
+    deadline = time.monotonic() + (timeout if timeout is not None else reader.timeout)
+    interim = []
+    while True:
+        raw = reader.read_until(b"\r\n\r\n", deadline)
+        if b"\n" in raw.replace(b"\r\n", b""):
+            raise WireError(f"bare LF in response head {raw!r}")
+        version, status, reason, headers = _parse_head(raw[:-4])
+        response = Response(status, reason, version, headers, head_raw=raw)
+        if 100 <= status < 200:
+            interim.append(response)
+            continue
+        break
+    response.interim = interim
+    te = [v.lower() for k, v in headers if k == b"transfer-encoding"]
+    cls = [v for k, v in headers if k == b"content-length"]
+    if head_request or status in (204, 304):
+        response.framing = "none"
+    elif te:
+        if te[-1] != b"chunked" or cls:
+            raise WireError(f"bad framing: transfer-encoding {te} content-length {cls}")
+        response.framing = "chunked"
+        body = []
+        while True:
+            size_line = reader.read_until(b"\r\n", deadline)[:-2]
+            size = int(size_line.split(b";", 1)[0], 16)
+            if size == 0:
+                break
+            body.append(reader.read_exact(size, deadline))
+            if reader.read_exact(2, deadline) != b"\r\n":
+                raise WireError("chunk not followed by CRLF")
+        while True:
+            line = reader.read_until(b"\r\n", deadline)[:-2]
+            if not line:
+                break
+            name, _, value = line.partition(b":")
+            response.trailers.append((name.strip().lower(), value.strip()))
+        response.body = b"".join(body)
+    elif cls:
+        if len(set(cls)) != 1:
+            raise WireError(f"conflicting content-length {cls}")
+        response.framing = "length"
+        response.body = reader.read_exact(int(cls[0]), deadline)
+    else:
+        response.framing = "close"
+        response.body = reader.read_to_eof(deadline)
+        if not reader.eof:
+            raise WireError(f"timed out before the close that ends the body; have {response.body[:300]!r}")
+    return response
+
+
+# ---------------------------------------------------------------- corpus_echo:app
 def app_counts(host: str, port: int) -> dict:
     """corpus_echo:app's counters: requests received whole, and calls started."""
     with connect(host, port) as sock:
         sock.sendall(b"GET /__calls HTTP/1.1\r\nHost: corpus\r\nConnection: close\r\n\r\n")
-        response = Reader(sock).response()
+        response = read_response(Reader(sock, timeout=5.0))
     assert response.status == 200, response
-    return response.json()
+    return json.loads(response.body)
 
 
 def app_calls(host: str, port: int) -> int:

@@ -3,17 +3,13 @@ worker that keeps serving."""
 from __future__ import annotations
 
 import re
-import sys
 import time
 
 import httpx
 import pytest
 
-from conftest import APPS, raw_request
-
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-from h1_wire import Reader, read_response  # noqa: E402
+from conftest import raw_request
+from corpus.wire import Reader, read_response
 
 APP = "h1_apps:app"
 

@@ -6,16 +6,11 @@ import json
 import os
 import socket
 import struct
-import sys
 import uuid
 
 import httpx
 
-from conftest import APPS
-
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-from h1_wire import Reader, read_response  # noqa: E402
+from corpus.wire import Reader, read_response
 
 APP = "h1_apps:app"
 

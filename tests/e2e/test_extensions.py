@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import os
-import sys
 import time
 from urllib.parse import quote
 
 import httpx
 
-from conftest import APPS
-
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-from h1_wire import Reader, read_response  # noqa: E402
+from corpus.wire import Reader, read_response
 
 APP = "h1_apps:app"
 

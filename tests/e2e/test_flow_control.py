@@ -12,17 +12,21 @@ import time
 
 import pytest
 
-from conftest import APPS
-
-if str(APPS) not in sys.path:
-    sys.path.insert(0, str(APPS))
-from h1_wire import Reader, read_response, rss_kib  # noqa: E402
+from corpus.wire import Reader, read_response
 
 APP = "h1_apps:app"
 MIB = 1024 * 1024
 RSS_GROWTH_LIMIT_KIB = 48 * 1024
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS line")
 
 
 def _warm_up(server) -> int:
@@ -76,8 +80,8 @@ def test_slow_reader_does_not_make_server_buffer_the_response(gannet_server):
         head = reader.read_until(b"\r\n\r\n", time.monotonic() + 10)
         assert head.startswith(b"HTTP/1.1 200 ")
         assert b"content-length: %d\r\n" % (mib * MIB) in head.lower()
-        got = len(reader.buf)
-        reader.buf = b""
+        got = len(reader.buffer)
+        reader.buffer = b""
 
         # Stop reading for a bounded observation window: the app must be held back.
         peak = baseline

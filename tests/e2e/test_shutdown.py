@@ -6,7 +6,6 @@ The slow request is the app's /wait?file=PATH, which answers once PATH exists: t
 creates the file after the signal, so the order of events is fixed without sleeps."""
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import threading

@@ -5,8 +5,6 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
-import textwrap
 from pathlib import Path
 
 import pytest

@@ -11,7 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from conftest import raw_request
-from ws_helpers import FrameReader, close_payload, frame, handshake, read_all
+from ws_helpers import FrameReader, close_payload, frame, handshake
 
 
 @pytest.fixture

@@ -103,6 +103,7 @@ def test_http10_and_unix_socket_environ(gannet_server, tmp_path):
     path = str(tmp_path / "g.sock")
     server = gannet_server("wsgi_app:app", "--interface", "wsgi", "--uds", path,
                            port_args=())
+    assert server.uds == path  # the server reports listening on this Unix socket
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(5)
     sock.connect(path)
