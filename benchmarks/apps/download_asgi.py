@@ -3,6 +3,7 @@ messages with more_body=True (Content-Length set).
 
 The chunk and the messages are built once: the benchmark measures the server, not the app.
 """
+from _lifespan import handle_lifespan
 
 CHUNK_SIZE = 64 * 1024
 CHUNKS = 160  # 10 MiB
@@ -18,13 +19,8 @@ LAST_MESSAGE = {"type": "http.response.body", "body": b"", "more_body": False}
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     await send(START)

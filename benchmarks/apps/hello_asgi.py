@@ -2,6 +2,7 @@
 
 The response messages are built once: the benchmark measures the server, not the app.
 """
+from _lifespan import handle_lifespan
 
 BODY = b"Hello, world!"
 START = {
@@ -15,13 +16,8 @@ BODY_MESSAGE = {"type": "http.response.body", "body": BODY, "more_body": False}
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     await send(START)

@@ -1,16 +1,13 @@
 """ASGI JSON: serialises a small dict on every request (the TechEmpower json shape)."""
 import json
 
+from _lifespan import handle_lifespan
+
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     body = json.dumps({"message": "Hello, world!"}).encode()

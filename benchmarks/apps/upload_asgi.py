@@ -3,19 +3,15 @@
 The answer is 400 when the count differs from the request's Content-Length, so a server
 that loses body bytes shows up as errors in the benchmark instead of as speed.
 """
+from _lifespan import handle_lifespan
 
 HEADERS = [(b"content-type", b"text/plain; charset=utf-8")]
 
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     count = 0

@@ -60,13 +60,6 @@ class WSGICycle(HTTPCycle):
         for chunk in self.body:
             spool.write(chunk)
         spool.write(data)
-        buffer = self.buffer
-        if buffer is not None:
-            self.buffer = None
-            if self.reader is not None:
-                self.reader.detach()
-                self.reader = None
-            self.pool.give(buffer)
         self.body = []
         self._give_back()
 
@@ -131,7 +124,7 @@ class WSGICycle(HTTPCycle):
         if buffer is not None:
             self.buffer = None
             if self.reader is not None:
-                self.reader.detach()
+                self.reader.detach()  # an app that kept wsgi.input must not see the next body
                 self.reader = None
             self.pool.give(buffer)
         self.body = []
