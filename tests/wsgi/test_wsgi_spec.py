@@ -191,6 +191,7 @@ def test_large_body_client_gone_midway_frees_its_buffer(wsgi_server):
         status, _, body = request(server, "POST", "/echo", body=BIG_BODY)
         assert (status, body) == (200, BIG_BODY)
     assert "spooling" not in server.log
+    assert server.log.count("client went away after 200000 bytes") == 3, server.log
 
 
 def test_input_empty_body(server):

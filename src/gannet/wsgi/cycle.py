@@ -78,16 +78,21 @@ class WSGICycle(HTTPCycle):
             filled += len(chunk)
         self.body = []
         self.buffer = buffer
-        self.received = total  # an incomplete body never reaches the app, so count it now
+        self.received = filled  # the rest is counted by feed_end: only a whole body is read
         return view[filled:total]
 
     def feed_end(self) -> None:
         self.more_body = False
+        if self.buffer is not None:
+            self.received = self.held  # the buffer is full: the whole Content-Length is in
 
     def feed_disconnect(self) -> None:
+        if self.disconnected:
+            return  # h1 reports a half-close and then the close
         self.disconnected = True
         if not self.dispatched:
-            logger.debug("client went away after %d bytes of its request body", self.received)
+            logger.debug("client went away after %d bytes of its request body",
+                         getattr(self.conn, "body_received", self.received))
             self.release_body()  # no thread will ever read it
 
     # Called by the worker thread once it owns the cycle.
