@@ -21,6 +21,7 @@ import asyncio
 import logging
 import re
 from collections import deque
+from contextvars import Context
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -28,7 +29,6 @@ import httptools
 
 _Task = asyncio.Task
 
-from ..asgi.eager import EagerRunner
 from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .body_sink import BodySink
 from .errors import ProtocolError
@@ -81,7 +81,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "upgrade", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen", "pending_refusal",
-        "body_progress", "raw_body", "raw_body_next", "runner", "receiving",
+        "body_progress", "raw_body", "raw_body_next",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -119,8 +119,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.lost = False  # the connection is gone
         self.pending_upgrade: dict | None = None  # a WebSocket handshake awaiting hand-over
         self.pending_refusal: ProtocolError | None = None  # sent once earlier responses are out
-        self.runner: EagerRunner | None = None  # starts ASGI requests (asgi/eager.py)
-        self.receiving = False  # inside data_received: requests started now run eagerly
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -147,23 +145,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.pipeline.clear()
         self._wake_drain()
         self.parser = None
-        if self.runner is not None:
-            self.runner.close()
 
     def data_received(self, data: bytes) -> None:
-        if self.receiving:  # from _raw_body_received: the outer call starts the requests
-            self._receive(data)
-            return
-        self.receiving = True
-        try:
-            self._receive(data)
-            runner = self.runner
-            if runner is not None and runner.pending:
-                runner.run_pending()  # after parsing, so apps never run inside llhttp
-        finally:
-            self.receiving = False
-
-    def _receive(self, data: bytes) -> None:
         if self.dead:
             return
         if self.raw_body:
@@ -466,8 +449,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.pending_upgrade = None
             self.state.connections.discard(self)
             self.dead = True
-            if self.runner is not None:
-                self.runner.close()
             self.state.ws_upgrade(self, scope, data[offset:])
             return
         self.dead = True
@@ -481,9 +462,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         its app wants the whole body first (WSGI: started from on_message_complete)."""
         self.cycle = cycle
         if not (cycle.body_first and cycle.more_body):
-            self._start(cycle)
+            # Called from the previous request's task (or the ticker): a Task made here
+            # would inherit that request's contextvars, so it gets a fresh server context.
+            self._start(cycle, self.state.context.copy())
 
-    def _start(self, cycle: HTTPCycle) -> None:
+    def _start(self, cycle: HTTPCycle, context: Context | None = None) -> None:
         state = self.state
         cycle.dispatched = True
         state.active += 1
@@ -493,13 +476,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if state.wsgi is None:
             # Not added to state.tasks (a set add and discard per request): the drain
             # finds HTTP tasks through asyncio.all_tasks() (see server._http_tasks).
-            if self.receiving:
-                runner = self.runner
-                if runner is None:
-                    runner = self.runner = EagerRunner(self.loop, state.app)
-                runner.pending.append(cycle)  # started once this read is parsed
-            else:
-                cycle.task = _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
+            cycle.task = _Task(cycle.run(state.app), loop=self.loop, name="gannet-http",
+                               context=context)  # None: a copy of the current (server) one
         else:
             state.wsgi.submit(cycle)
 

@@ -252,14 +252,13 @@ async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
 
 
 def _http_tasks() -> list[asyncio.Task]:
-    """The running ASGI request tasks and connection drivers (h1 does not register them, to
-    save a set operation per request; they are told apart by the coroutine they run)."""
-    from ..asgi.eager import EagerRunner
+    """The running ASGI request tasks (h1 does not register them, to save a set operation
+    per request; they are told apart by the coroutine they run)."""
     from ..asgi.http import HTTPCycle
 
-    codes = (HTTPCycle.run.__code__, EagerRunner._drive.__code__)
+    code = HTTPCycle.run.__code__
     return [task for task in asyncio.all_tasks()
-            if getattr(task.get_coro(), "cr_code", None) in codes and not task.done()]
+            if getattr(task.get_coro(), "cr_code", None) is code and not task.done()]
 
 
 def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:

@@ -7,6 +7,7 @@ request.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -28,6 +29,9 @@ class ServerState:
         self.connections: set[Any] = set()
         self.tasks: set[asyncio.Task] = set()
         self.app_state: dict[str, Any] = {}
+        # The context every request task starts from (a copy each): the server's, never a
+        # previous request's.
+        self.context = contextvars.copy_context()
         self.active = 0
         self.total_requests = 0
         self.shutting_down = False

@@ -1,15 +1,15 @@
-"""Requests start without a Task of their own (src/gannet/asgi/eager.py): the first step
-runs at once, a suspended app is continued by its connection's driver task. What an app
-can observe must be what a Task per request gives it: a fresh context per request, one
-current task from start to end, cancellations that do not leak into the next request, and
-no request waiting for the previous app's after-response work."""
+"""What an app can observe about the task and context it runs in: a fresh contextvars
+context per request (also on one keep-alive connection), one current task from start to
+end, cancellations that do not leak into the next request, and no request waiting for the
+previous app's after-response work. Any change to how requests are started (an eager
+first step, a task per connection) must keep these."""
 from __future__ import annotations
 
 import json
 
 from corpus.wire import Reader, read_response
 
-APP = "eager_app:app"
+APP = "isolation_app:app"
 
 
 def _get(sock, reader: Reader, path: str) -> bytes:
@@ -26,7 +26,7 @@ def test_each_request_gets_a_fresh_context_on_one_connection(gannet_server):
         assert _get(sock, reader, "/ctx-set") == b"unset"
         assert _get(sock, reader, "/ctx-get") == b"unset"
         assert _get(sock, reader, "/ctx-set") == b"unset"
-        # pipelined: both in one read, so both start from the same data_received
+        # pipelined: both in one read
         sock.sendall(b"GET /ctx-set HTTP/1.1\r\nHost: t\r\n\r\nGET /ctx-get HTTP/1.1\r\nHost: t\r\n\r\n")
         assert read_response(reader).body == b"unset"
         assert read_response(reader).body == b"unset"
@@ -36,7 +36,7 @@ def test_one_current_task_across_a_suspension(gannet_server):
     server = gannet_server(APP)
     with server.connect() as sock:
         reader = Reader(sock)
-        for _ in range(3):  # the first request makes the driver, later ones reuse it
+        for _ in range(3):
             seen = json.loads(_get(sock, reader, "/task"))
             assert seen == {"task": True, "same_after_await": True, "cancelling_at_start": 0}
 
@@ -59,4 +59,4 @@ def test_next_request_does_not_wait_for_work_after_the_response(gannet_server):
         reader = Reader(sock)
         assert _get(sock, reader, "/bg") == b"bg answered"
         assert _get(sock, reader, "/release") == b"released"
-    server.wait_for_log("eager-bg-finished")
+    server.wait_for_log("isolation-bg-finished")

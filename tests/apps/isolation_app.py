@@ -1,5 +1,5 @@
-"""ASGI app for tests/e2e/test_eager_start.py: what an app can observe about the task and
-the context it runs in, now that requests start without a Task of their own.
+"""ASGI app for tests/e2e/test_request_isolation.py: what an app can observe about the task
+and the context it runs in.
 
 /ctx-set            sets a ContextVar for this request, answers what it saw before
 /ctx-get            answers the ContextVar's value (must be unset on every request)
@@ -54,7 +54,7 @@ async def app(scope, receive, send):
         event = RELEASE.setdefault("event", asyncio.Event())
         await _answer(send, b"bg answered")
         await asyncio.wait_for(event.wait(), 10)  # work after the response, as BackgroundTasks do
-        print("eager-bg-finished", flush=True)
+        print("isolation-bg-finished", flush=True)
     elif path == "/release":
         RELEASE.setdefault("event", asyncio.Event()).set()
         await _answer(send, b"released")
