@@ -15,6 +15,8 @@ streams bodies) but must never be received whole.
 """
 import json
 
+from plain_lifespan import handle_lifespan
+
 CALLS = 0
 STARTED = 0
 
@@ -26,13 +28,8 @@ def _text(value: bytes) -> str:
 async def app(scope, receive, send):
     global CALLS, STARTED
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] != "http":
         return
     if scope["path"] == "/__calls" and scope["method"] == "GET":

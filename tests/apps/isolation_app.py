@@ -16,6 +16,8 @@ import json
 
 import anyio
 
+from plain_lifespan import handle_lifespan
+
 VAR: contextvars.ContextVar = contextvars.ContextVar("gannet_test_var", default="unset")
 RELEASE: dict = {}
 
@@ -29,13 +31,8 @@ async def _answer(send, body: bytes) -> None:
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     path = scope["path"]
     if path == "/ctx-set":
         before = VAR.get()

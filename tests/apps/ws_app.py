@@ -24,6 +24,8 @@ import asyncio
 import json
 from urllib.parse import parse_qs
 
+from plain_lifespan import handle_lifespan
+
 LAST_CLOSE = {}
 
 PAGE = b"""<!doctype html><html><head><title>ws</title></head><body><div id="out">pending</div>
@@ -75,13 +77,8 @@ async def http(scope, receive, send):
 
 async def app(scope, receive, send):
     if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await handle_lifespan(receive, send)
+        return
     if scope["type"] == "http":
         await http(scope, receive, send)
         return
