@@ -82,19 +82,20 @@ class BufferInput:
         self.pos = 0
         self.end = end
 
+    def _stop(self, size: int | None) -> int:
+        """Where a read of ``size`` (None or negative: all) starting at ``pos`` ends."""
+        if size is not None and 0 <= size < self.end - self.pos:
+            return self.pos + size
+        return self.end
+
     def read(self, size: int | None = -1) -> bytes:
         pos = self.pos
-        stop = self.end
-        if size is not None and size >= 0 and pos + size < stop:
-            stop = pos + size
-        self.pos = stop
+        stop = self.pos = self._stop(size)
         return self.view[pos:stop].tobytes()
 
     def readline(self, size: int | None = -1) -> bytes:
         pos = self.pos
-        stop = self.end
-        if size is not None and size >= 0 and pos + size < stop:
-            stop = pos + size
+        stop = self._stop(size)
         newline = self.buffer.find(b"\n", pos, stop)
         if newline >= 0:
             stop = newline + 1

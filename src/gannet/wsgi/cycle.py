@@ -7,9 +7,10 @@ connection, never a thread. Bodies stay in memory while all the bodies this work
 together fit in ``--wsgi-body-buffer`` (a process-wide budget, so a thousand concurrent
 uploads cannot each take a share of RAM); past it a body spools to an anonymous temporary
 file. A large Content-Length body that fits the budget gets one pooled buffer up front
-(``body_buffer``), which the kernel fills directly (wsgi/body.py says why). ``body_size``
-(what h1 watches to pause reading) stays 0, so h1 keeps reading at the client's pace and ``--limit-request-body``
-(enforced by h1 with a 413) is the only bound on what a client may upload.
+(``body_buffer``), which the kernel fills directly (wsgi/body.py says why).
+``body_size`` (what h1 watches to pause reading) stays 0, so h1 keeps reading at the
+client's pace and ``--limit-request-body`` (enforced by h1 with a 413) is the only bound
+on what a client may upload.
 """
 from __future__ import annotations
 
