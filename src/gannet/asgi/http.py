@@ -60,37 +60,23 @@ class Responder(Protocol):
 
 
 class HTTPCycle:
-    """One request's state. Per-request defaults live on the class, so ``__init__`` stores
-    only what differs (measured: cheaper than slots with every attribute assigned). The
-    framing attributes at the end are owned by the wire protocol: one object per request
-    instead of two keeps the hot path to a single allocation."""
+    """One request's state. Every attribute is a slot set in ``__init__``: on Python 3.11 a
+    class-level default read through an instance takes the slow generic lookup, and this
+    object is read a few dozen times per request. The framing attributes at the end are
+    owned by the wire protocol: one object per request instead of two."""
 
+    __slots__ = (
+        "scope", "conn", "loop", "body", "more_body", "expect_continue", "body_size",
+        "delivered", "disconnected", "peer_gone", "body_done", "waiter", "started",
+        "head_sent", "complete", "trailers_pending", "status", "headers", "task",
+        "dispatched", "keep_alive", "chunked", "remaining", "no_body", "bytes_sent",
+        "start_time",
+    )
     # True for cycles whose app must not start before the request body is complete (WSGI).
     body_first = False
     # True for cycles that can take a known-length body into a buffer of their own
     # (``body_buffer``), received there without a copy per socket read (http/body_sink.py).
     takes_body_buffer = False
-    body_size = 0
-    delivered = False
-    disconnected = False
-    peer_gone = False  # the client half-closed after a complete request
-    body_done = False  # the app's last body message has been sent
-    waiter: asyncio.Future | None = None
-    started = False
-    head_sent = False
-    complete = False
-    trailers_pending: bool | int = False
-    status = 0
-    headers: Any = ()
-    task: asyncio.Task | None = None
-    dispatched = False
-    # framing, owned by the wire protocol
-    keep_alive = True
-    chunked = False
-    remaining: int | None = None
-    no_body = False
-    bytes_sent = 0
-    start_time = 0.0
 
     def __init__(self, scope: dict, conn: Responder, loop: asyncio.AbstractEventLoop,
                  more_body: bool, expect_continue: bool) -> None:
@@ -100,6 +86,27 @@ class HTTPCycle:
         self.body: list[bytes] = []
         self.more_body = more_body
         self.expect_continue = expect_continue
+        self.body_size = 0
+        self.delivered = False
+        self.disconnected = False
+        self.peer_gone = False  # the client half-closed after a complete request
+        self.body_done = False  # the app's last body message has been sent
+        self.waiter: asyncio.Future | None = None
+        self.started = False
+        self.head_sent = False
+        self.complete = False
+        self.trailers_pending: bool | int = False
+        self.status = 0
+        self.headers: Any = ()
+        self.task: asyncio.Task | None = None
+        self.dispatched = False
+        # framing, owned by the wire protocol
+        self.keep_alive = True
+        self.chunked = False
+        self.remaining: int | None = None
+        self.no_body = False
+        self.bytes_sent = 0
+        self.start_time = 0.0
 
     # ------------------------------------------------------------ fed by the wire protocol
     def feed_body(self, data: bytes) -> None:
