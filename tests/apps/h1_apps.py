@@ -32,6 +32,8 @@ the log the tests read with ``wait_for_log``).
 /body-before-start   sends http.response.body first
 /start-twice         sends http.response.start twice
 /crlf-value?k=KIND   a header value containing CR/LF/NUL (KIND: crlf, lf, cr, nul)
+/head-shape?k=KIND   one header list in another shape (KIND: tuple, lists, iter, dup-cl,
+                     conflict-cl, shared: one module-level list whose value changes per call)
 /never-read          never calls receive(); prints 'h1-never-read started'; waits 20 s
 /big?mib=N           N MiB streamed in 1 MiB parts; prints progress and 'h1-big done'
 """
@@ -89,6 +91,33 @@ async def _lifespan(scope, receive, send):
         elif message["type"] == "lifespan.shutdown":
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+_SHARED_HEADERS = [(b"content-type", b"text/plain"), (b"x-call", b"0")]
+_SHARED_CALLS = [0]
+
+
+async def _head_shape(send, kind):
+    """The same response head in the shapes an app may pass it in."""
+    body = b"shape " + kind.encode()
+    length = str(len(body)).encode()
+    if kind == "tuple":
+        headers = ((b"content-type", b"text/plain"), (b"content-length", length))
+    elif kind == "lists":
+        headers = [[b"content-type", b"text/plain"], [b"content-length", length]]
+    elif kind == "iter":
+        headers = iter([(b"content-type", b"text/plain"), (b"content-length", length)])
+    elif kind == "dup-cl":
+        headers = [(b"content-length", length), (b"content-type", b"text/plain"),
+                   (b"content-length", length)]
+    elif kind == "conflict-cl":
+        headers = [(b"content-length", length), (b"content-length", b"1")]
+    else:  # shared: the app mutates one list in place between responses
+        _SHARED_CALLS[0] += 1
+        _SHARED_HEADERS[1] = (b"x-call", str(_SHARED_CALLS[0]).encode())
+        headers = _SHARED_HEADERS
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def app(scope, receive, send):
@@ -265,6 +294,8 @@ async def app(scope, receive, send):
         bad = {"crlf": b"ok\r\nx-injected: yes", "lf": b"ok\nx-injected: yes",
                "cr": b"ok\rx-injected: yes", "nul": b"ok\x00x-injected: yes"}[kind]
         await _respond(send, 200, b"should not be sent", extra=[(b"x-bad", bad)])
+    elif path == "/head-shape":
+        await _head_shape(send, query.get("k", "tuple"))
     elif path == "/crlf-name":
         await _respond(send, 200, b"should not be sent",
                        extra=[(b"x-bad\r\nx-injected", b"yes")])

@@ -151,3 +151,16 @@ def test_body_not_matching_app_content_length_gives_500(gannet_server, path):
     assert b"12345" not in response.body
     server.wait_for_log(r"does not match Content-Length")
     _still_serving(server)
+
+
+def test_conflicting_content_lengths_give_500(gannet_server):
+    """Two different Content-Length values would let a proxy and the client read the
+    body two ways: the head never goes out."""
+    server = gannet_server(APP)
+    with server.connect() as sock:
+        sock.sendall(_req("/head-shape?k=conflict-cl"))
+        response = read_response(Reader(sock))
+    assert response.status == 500
+    assert b"shape" not in response.body
+    server.wait_for_log(r"conflicting Content-Length")
+    _still_serving(server)

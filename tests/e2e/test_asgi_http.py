@@ -9,6 +9,7 @@ import struct
 import uuid
 
 import httpx
+import pytest
 
 from corpus.wire import Reader, read_response
 
@@ -176,3 +177,35 @@ def test_disconnect_by_reset_while_app_waits(gannet_server):
     server.wait_for_log(rf"h1-disconnect {token}", timeout=5)
     # the worker is fine afterwards
     assert httpx.get(server.url + "/").text == "hello"
+
+
+@pytest.mark.parametrize("kind", ["tuple", "lists", "iter", "dup-cl"])
+def test_response_header_list_shapes(gannet_server, kind):
+    """Tuples, lists of lists and iterators are all header lists; each is checked (and
+    cached) by content, so asking twice gives the same head. A Content-Length repeated
+    with the same value goes out once."""
+    server = gannet_server(APP)
+    with server.connect() as sock:
+        reader = Reader(sock)
+        for _ in range(2):
+            sock.sendall(b"GET /head-shape?k=%b HTTP/1.1\r\nHost: t\r\n\r\n" % kind.encode())
+            response = read_response(reader)
+            assert response.status == 200
+            assert response.body == b"shape " + kind.encode()
+            assert response.get_all(b"content-type") == [b"text/plain"]
+            assert response.get_all(b"content-length") == [str(len(response.body)).encode()]
+
+
+def test_header_list_mutated_between_responses(gannet_server):
+    """An app that reuses one list and changes a value in place gets each value on the
+    wire: the check cache is keyed by content, not by the list object."""
+    server = gannet_server(APP)
+    seen = []
+    with server.connect() as sock:
+        reader = Reader(sock)
+        for _ in range(3):
+            sock.sendall(b"GET /head-shape?k=shared HTTP/1.1\r\nHost: t\r\n\r\n")
+            response = read_response(reader)
+            assert response.status == 200
+            seen.append(int(response.get_all(b"x-call")[0]))
+    assert seen == [seen[0], seen[0] + 1, seen[0] + 2]
