@@ -59,6 +59,11 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 # RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ]; an IP literal in brackets.
 _HOST_VALUE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z")
 _GOOD_HOSTS: set[bytes] = set()  # Host values already checked (bounded)
+# Origin-form request targets already split into (path, raw_path, query_string) are kept
+# in state.targets (per server: root_path is folded in), so a repeated target costs one
+# dict lookup. Cleared when full; long targets are not kept.
+_TARGET_CACHE_MAX = 1024
+_TARGET_CACHE_URL_MAX = 256
 
 
 def _check_host(value: bytes) -> None:
@@ -219,8 +224,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.head_started = self.loop.time()
         self.head_bytes = 0
         self.in_head = True
-        self.idle_since = None
-        self.body_received = 0
 
     def on_url(self, url: bytes) -> None:
         self.url += url
@@ -228,26 +231,27 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             raise ProtocolError(414, f"request line longer than {self.state.limit_request_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        state = self.state
-        if len(name) + len(value) > state.limit_request_field_size:
-            raise ProtocolError(431, f"header field longer than {state.limit_request_field_size} bytes")
+        # The field count is checked once, in on_headers_complete: the head's byte limit
+        # (data_received) already bounds how many fields can pile up before it.
+        if len(name) + len(value) > self.state.limit_request_field_size:
+            raise ProtocolError(431, f"header field longer than {self.state.limit_request_field_size} bytes")
         if not self.in_head:
             return  # a chunked trailer field: bounded above, not passed to the app
-        headers = self.headers
-        if len(headers) >= state.limit_request_fields:
-            raise ProtocolError(431, f"more than {state.limit_request_fields} header fields")
         name = name.lower()
         if value and (value[-1] == 32 or value[-1] == 9):
             value = value.rstrip(b" \t")  # trailing OWS is not part of the value (RFC 9110 §5.5)
-        kind = _REQUEST_SPECIAL.get(name)
-        if kind is not None:
-            if kind == _HOST:
-                self.hosts += 1
-                if value not in _GOOD_HOSTS:
-                    _check_host(value)
-            else:
-                self._special_header(kind, value)
-        headers.append((name, value))
+        try:
+            kind = _REQUEST_SPECIAL[name]
+        except KeyError:
+            self.headers.append((name, value))
+            return
+        if kind == _HOST:
+            self.hosts += 1
+            if value not in _GOOD_HOSTS:
+                _check_host(value)
+        else:
+            self._special_header(kind, value)
+        self.headers.append((name, value))
 
     def _special_header(self, kind: int, value: bytes) -> None:
         self.special_seen = True
@@ -275,9 +279,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self.in_head = False
-        self.body_progress = self.head_started  # the body clock starts with the head's
-        self.head_started = None
         state = self.state
+        headers = self.headers
+        if len(headers) > state.limit_request_fields:
+            raise ProtocolError(431, f"more than {state.limit_request_fields} header fields")
         parser = self.parser
         version = parser.get_http_version()
         if version != "1.1":
@@ -296,8 +301,83 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if self.hosts > 1:
             raise ProtocolError(400, "more than one Host header")
         raw_method = parser.get_method()
-        method = _METHODS.get(raw_method) or raw_method.decode("ascii")
+        try:
+            method = _METHODS[raw_method]
+        except KeyError:
+            method = raw_method.decode("ascii")
 
+        try:
+            path, raw_path, query = state.targets[self.url]
+        except KeyError:
+            path, raw_path, query = self._parse_target(method)
+
+        keep_alive = parser.should_keep_alive() and not self.closing and not state.shutting_down
+        if self.special_seen:
+            more_body = self.chunked_request or bool(self.content_length)
+            expect_continue = self.expect_continue
+        else:
+            more_body = expect_continue = False
+        scope = {
+            "type": "http",
+            "asgi": ASGI_INFO,
+            "http_version": version,
+            "server": self.server,
+            "client": self.client,
+            "scheme": self.scheme,
+            "method": method,
+            "root_path": state.root_path,
+            "path": path,
+            "raw_path": raw_path,
+            "query_string": query,
+            "headers": headers,
+            "state": state.app_state.copy(),
+            "extensions": EXTENSIONS,
+        }
+        if self.upgrade or method == "CONNECT":
+            # should_upgrade(): llhttp stops after this request only with Connection:
+            # upgrade; without it the Upgrade is ignored (RFC 9110 §7.8).
+            if self.upgrade and state.ws_upgrade is not None and self.cycle is None \
+                    and method == "GET" and parser.should_upgrade() and _wants_websocket(headers):
+                self.pending_upgrade = scope  # handed over in _after_upgrade, once llhttp stops
+                return
+            if method == "CONNECT" or parser.should_upgrade():
+                keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
+        cycle = state.cycle_class(scope, self, self.loop, more_body, expect_continue)
+        if method == "HEAD":
+            cycle.no_body = True
+        if not keep_alive:
+            cycle.keep_alive = False
+        limit = state.limit_concurrency
+        if limit is not None and state.active >= limit:
+            raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
+        self.parsing = cycle
+        if more_body:
+            self.body_received = 0
+            self.body_progress = self.head_started  # the body clock starts with the head's
+            if self.content_length is not None and self.content_length > RAW_BODY_MIN:
+                self.raw_body_next = True
+            if cycle.body_first and expect_continue:
+                # The server itself reads a body-first (WSGI) request before the app runs,
+                # so the client is told to go ahead now (RFC 9110 §10.1.1).
+                cycle.expect_continue = False
+                if self.cycle is None:
+                    self.transport.write(_CONTINUE)
+        self.head_started = None
+        if self.cycle is None:
+            self.cycle = cycle  # _activate, inlined on the hot path
+            if not (more_body and cycle.body_first):
+                self._start(cycle)
+        else:
+            if self.pipeline is None:
+                self.pipeline = deque()
+            self.pipeline.append(cycle)
+            if not self.reading_paused:
+                self.reading_paused = True
+                self.transport.pause_reading()
+
+    def _parse_target(self, method: str) -> tuple[str, bytes, bytes]:
+        """The scope's path, raw_path and query_string from the request target; origin-form
+        targets are remembered (bounded), since most requests repeat a few."""
         url = self.url
         if url[:1] == b"/":
             query_at = url.find(b"?")
@@ -311,70 +391,27 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     query = query[:fragment_at]
                 else:
                     raw_path = raw_path[:fragment_at]
+            cache = True
         elif url == b"*" and method == "OPTIONS":
             raw_path, query = b"*", b""
+            cache = False
         else:
             raw_path, query = self._parse_other_target(url, method)
+            cache = False
         path = raw_path.decode("ascii")
         if "%" in path:
             path = unquote(path)
-        root_path = state.root_path
-        if root_path:
-            path = root_path + path
+        state = self.state
+        if state.root_path:
+            path = state.root_path + path
             raw_path = state.raw_root_path + raw_path
-
-        keep_alive = parser.should_keep_alive() and not self.closing and not state.shutting_down
-        more_body = self.chunked_request or bool(self.content_length)
-        scope = {
-            "type": "http",
-            "asgi": ASGI_INFO,
-            "http_version": version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": self.headers,
-            "state": state.app_state.copy(),
-            "extensions": EXTENSIONS,
-        }
-        # should_upgrade(): llhttp stops after this request only with Connection: upgrade;
-        # without it the Upgrade is ignored and the request is plain HTTP (RFC 9110 §7.8).
-        if self.upgrade and state.ws_upgrade is not None and self.cycle is None \
-                and method == "GET" and parser.should_upgrade() and _wants_websocket(self.headers):
-            self.pending_upgrade = scope  # handed over in _after_upgrade, once llhttp stops
-            return
-        cycle = state.cycle_class(scope, self, self.loop, more_body, self.expect_continue)
-        cycle.keep_alive = keep_alive
-        cycle.no_body = method == "HEAD"
-        if method == "CONNECT" or (self.upgrade and parser.should_upgrade()):
-            cycle.keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
-        limit = state.limit_concurrency
-        if limit is not None and state.active >= limit:
-            raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
-        self.parsing = cycle
-        if self.content_length is not None and self.content_length > RAW_BODY_MIN:
-            self.raw_body_next = True
-        if cycle.body_first and cycle.expect_continue and more_body:
-            # The server itself reads a body-first (WSGI) request before the app runs, so
-            # the client is told to go ahead now (RFC 9110 §10.1.1).
-            cycle.expect_continue = False
-            if self.cycle is None:
-                self.transport.write(_CONTINUE)
-        if self.cycle is None:
-            self.cycle = cycle  # _activate, inlined on the hot path
-            if not (cycle.body_first and more_body):
-                self._start(cycle)
-        else:
-            if self.pipeline is None:
-                self.pipeline = deque()
-            self.pipeline.append(cycle)
-            if not self.reading_paused:
-                self.reading_paused = True
-                self.transport.pause_reading()
+        target = (path, raw_path, query)
+        if cache and len(url) <= _TARGET_CACHE_URL_MAX:
+            targets = state.targets
+            if len(targets) >= _TARGET_CACHE_MAX:
+                targets.clear()
+            targets[url] = target
+        return target
 
     def _parse_other_target(self, url: bytes, method: str) -> tuple[bytes, bytes]:
         """Absolute-form (RFC 9112 §3.2.2) and authority-form (CONNECT) targets."""

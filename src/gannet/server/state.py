@@ -37,6 +37,8 @@ class ServerState:
         self.shutting_down = False
         self.root_path = config.root_path.rstrip("/") if config.root_path != "/" else ""
         self.raw_root_path = self.root_path.encode("utf-8")
+        # Request targets already split for the scope (http/h1.py, bounded there).
+        self.targets: dict[bytes, tuple[str, bytes, bytes]] = {}
         self.limit_concurrency = config.limit_concurrency
         self.limit_max_requests = config.limit_max_requests
         self.limit_request_line = config.limit_request_line
