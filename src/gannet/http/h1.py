@@ -240,17 +240,14 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         name = name.lower()
         if value and (value[-1] == 32 or value[-1] == 9):
             value = value.rstrip(b" \t")  # trailing OWS is not part of the value (RFC 9110 §5.5)
-        try:
-            kind = _REQUEST_SPECIAL[name]
-        except KeyError:
-            self.headers.append((name, value))
-            return
-        if kind == _HOST:
-            self.hosts += 1
-            if value not in _GOOD_HOSTS:
-                _check_host(value)
-        else:
-            self._special_header(kind, value)
+        kind = _REQUEST_SPECIAL.get(name)
+        if kind is not None:
+            if kind == _HOST:
+                self.hosts += 1
+                if value not in _GOOD_HOSTS:
+                    _check_host(value)
+            else:
+                self._special_header(kind, value)
         self.headers.append((name, value))
 
     def _special_header(self, kind: int, value: bytes) -> None:
@@ -364,8 +361,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     self.transport.write(_CONTINUE)
         self.head_started = None
         if self.cycle is None:
-            self.cycle = cycle  # _activate, inlined on the hot path
-            if not (more_body and cycle.body_first):
+            self.cycle = cycle  # _activate and (for ASGI) _start, inlined on the hot path
+            if state.wsgi is None and not state.access_log:
+                cycle.dispatched = True
+                state.active += 1
+                state.total_requests += 1
+                # Not kept in state.tasks: the drain finds HTTP tasks through
+                # asyncio.all_tasks() (see server._http_tasks).
+                _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
+            elif not (more_body and cycle.body_first):
                 self._start(cycle)
         else:
             if self.pipeline is None:
@@ -469,7 +473,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
     def on_message_complete(self) -> None:
         cycle = self.parsing
         self.parsing = None
-        if cycle is not None:
+        if cycle is not None and cycle.more_body:  # without a body there is nothing to end
             cycle.feed_end()
             if cycle is self.cycle and not cycle.dispatched:
                 self._start(cycle)  # a body-first (WSGI) request whose body is now complete
@@ -512,8 +516,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if state.wsgi is None:
             # Not added to state.tasks (a set add and discard per request): the drain
             # finds HTTP tasks through asyncio.all_tasks() (see server._http_tasks).
-            cycle.task = _Task(cycle.run(state.app), loop=self.loop, name="gannet-http",
-                               context=context)  # None: a copy of the current (server) one
+            if context is None:  # a copy of the current (server) context
+                _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
+            else:
+                _Task(cycle.run(state.app), loop=self.loop, name="gannet-http", context=context)
         else:
             state.wsgi.submit(cycle)
 
