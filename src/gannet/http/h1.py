@@ -136,6 +136,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         elif isinstance(sock, str) and sock:
             self.server = (sock, None)  # type: ignore[assignment]
         self.idle_since = self.loop.time()
+        self.closing = self.state.shutting_down  # the drain sets it on every connection
         self.state.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -308,7 +309,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         except KeyError:
             path, raw_path, query = self._parse_target(method)
 
-        keep_alive = parser.should_keep_alive() and not self.closing and not state.shutting_down
+        keep_alive = parser.should_keep_alive() and not self.closing
         if self.special_seen:
             more_body = self.chunked_request or bool(self.content_length)
             expect_continue = self.expect_continue
@@ -534,8 +535,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         waiter = cycle.waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
-        if self.state.access_log:
-            self.state.log_access(self, cycle)
+        state = self.state
+        if state.access_log:
+            state.log_access(self, cycle)
         if self.cycle is cycle:
             self.cycle = None
         if self.dead:
@@ -547,10 +549,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.pending_refusal = None
             self.transport.close()
             return
-        keep_alive = cycle.keep_alive and not self.closing and not self.state.shutting_down
-        if cycle.more_body and cycle.expect_continue:
-            keep_alive = False  # the client is still deciding whether to send a body
-        if not keep_alive:
+        # A client still deciding whether to send a body (100-continue) cannot be kept.
+        if not cycle.keep_alive or self.closing or (cycle.more_body and cycle.expect_continue):
             self.dead = True
             self.transport.close()
             return

@@ -165,20 +165,35 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
     else:
         cycle.keep_alive = False  # HTTP/1.0 without a length: the close delimits the body
 
-    state = conn.state
-    app_close = False
     if flags:
-        if flags & APP_CHUNKED and not cycle.chunked and declared is None and not no_body \
-                and more_body:
-            cycle.keep_alive = False
-        app_close = flags & APP_CLOSE
-    if app_close or conn.closing or state.shutting_down:
+        return _head_with_flags(conn, cycle, flags, headers, line, block, framing, declared,
+                                no_body, more_body)
+    if conn.closing:  # set on every connection by a graceful shutdown
+        cycle.keep_alive = False
+    if not cycle.keep_alive:
+        framing += b"connection: close\r\n"
+    elif cycle.scope["http_version"] == "1.0":
+        framing += b"connection: keep-alive\r\n"
+    return b"".join((line, block, framing, conn.state.default_headers, b"\r\n"))
+
+
+def _head_with_flags(conn: "H1Protocol", cycle: "HTTPCycle", flags: int, headers: tuple,
+                     line: bytes, block: bytes, framing: bytes, declared: int | None,
+                     no_body: bool, more_body: bool) -> bytes:
+    """build_head's end for heads that set Transfer-Encoding, Connection: close, Server
+    or Date themselves (rare, so kept off the common path)."""
+    if flags & APP_CHUNKED and not cycle.chunked and declared is None and not no_body \
+            and more_body:
+        cycle.keep_alive = False
+    app_close = flags & APP_CLOSE
+    if app_close or conn.closing:
         cycle.keep_alive = False
     if not cycle.keep_alive:
         if not app_close:
             framing += b"connection: close\r\n"
     elif cycle.scope["http_version"] == "1.0":
         framing += b"connection: keep-alive\r\n"
-    if flags & CUSTOM_DEFAULTS:
-        return b"".join((line, block, framing, state.default_headers_without(headers), b"\r\n"))
-    return b"".join((line, block, framing, state.default_headers, b"\r\n"))
+    state = conn.state
+    defaults = state.default_headers_without(headers) if flags & CUSTOM_DEFAULTS \
+        else state.default_headers
+    return b"".join((line, block, framing, defaults, b"\r\n"))
