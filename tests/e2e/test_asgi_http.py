@@ -209,3 +209,22 @@ def test_header_list_mutated_between_responses(gannet_server):
             assert response.status == 200
             seen.append(int(response.get_all(b"x-call")[0]))
     assert seen == [seen[0], seen[0] + 1, seen[0] + 2]
+
+
+def test_repeated_and_many_distinct_targets(gannet_server):
+    """Split targets are remembered per server (bounded, cleared when full): a repeated
+    target, and more distinct targets than the memory holds, each get their own scope."""
+    server = gannet_server(APP)
+    targets = [b"/scope/a%20b?x=1", b"/scope/a%20b?x=1", b"/scope/a%2Fb#frag"]
+    targets += [b"/scope/n%d?i=%d" % (i, i) for i in range(1100)] + targets
+    with server.connect() as sock:
+        reader = Reader(sock)
+        for start in range(0, len(targets), 100):  # pipelined, 100 at a time
+            batch = targets[start:start + 100]
+            sock.sendall(b"".join(b"GET %b HTTP/1.1\r\nHost: t\r\n\r\n" % t for t in batch))
+            for target in batch:
+                scope = json.loads(read_response(reader).body)
+                raw, _, query = target.partition(b"#")[0].partition(b"?")
+                assert scope["raw_path"].encode("latin-1") == raw
+                assert scope["query_string"].encode("latin-1") == query
+                assert scope["path"] == raw.decode().replace("%20", " ").replace("%2F", "/")

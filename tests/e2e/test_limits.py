@@ -11,6 +11,8 @@ import time
 import httpx
 import pytest
 
+from corpus.wire import Reader, read_response
+
 from conftest import raw_request
 
 pytestmark = pytest.mark.timeout(30)
@@ -68,6 +70,19 @@ def test_too_many_fields_431(gannet_server):
     assert ok.startswith(b"HTTP/1.1 200"), ok
     reply = raw_request(server, request("/", "".join(f"X-{i}: v\r\n" for i in range(10))))
     assert_refused(server, reply, 431, "header fields")
+
+
+def test_too_many_fields_refused_before_the_head_ends(gannet_server):
+    """The field count is enforced as fields arrive: a head that never ends but keeps
+    sending tiny fields is refused at the limit, not buffered up to the head-size limit."""
+    server = gannet_server("cfg_apps:app", "--limit-request-fields", "5",
+                           "--header-read-timeout", "30")
+    with server.connect() as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\n" + b"".join(b"X-%d: v\r\n" % i for i in range(50)))
+        reader = Reader(sock, timeout=10.0)
+        response = read_response(reader)  # no end of head was sent: only the limit answers
+    assert response.status == 431
+    server.wait_for_log(r"\[INFO\].*refused request.*431.*header fields")
 
 
 def test_field_too_large_431(gannet_server):

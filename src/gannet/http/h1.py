@@ -232,12 +232,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             raise ProtocolError(414, f"request line longer than {self.state.limit_request_line} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        # The field count is checked once, in on_headers_complete: the head's byte limit
-        # (data_received) already bounds how many fields can pile up before it.
-        if len(name) + len(value) > self.state.limit_request_field_size:
-            raise ProtocolError(431, f"header field longer than {self.state.limit_request_field_size} bytes")
+        state = self.state
+        if len(name) + len(value) > state.limit_request_field_size:
+            raise ProtocolError(431, f"header field longer than {state.limit_request_field_size} bytes")
         if not self.in_head:
             return  # a chunked trailer field: bounded above, not passed to the app
+        # Counted as they come: the head's byte limit alone would let a flood of tiny
+        # fields build a list of hundreds of thousands of tuples first.
+        if len(self.headers) >= state.limit_request_fields:
+            raise ProtocolError(431, f"more than {state.limit_request_fields} header fields")
         name = name.lower()
         if value and (value[-1] == 32 or value[-1] == 9):
             value = value.rstrip(b" \t")  # trailing OWS is not part of the value (RFC 9110 §5.5)
@@ -279,8 +282,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.in_head = False
         state = self.state
         headers = self.headers
-        if len(headers) > state.limit_request_fields:
-            raise ProtocolError(431, f"more than {state.limit_request_fields} header fields")
         parser = self.parser
         version = parser.get_http_version()
         if version != "1.1":
