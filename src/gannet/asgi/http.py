@@ -45,6 +45,7 @@ class Responder(Protocol):
 
     write_paused: bool
 
+    def send_response(self, cycle: "HTTPCycle", body: bytes) -> None: ...
     def send_head_and_body(self, cycle: "HTTPCycle", body: bytes, more_body: bool) -> None: ...
     def send_body(self, cycle: "HTTPCycle", body: bytes, more_body: bool) -> None: ...
     def send_trailers(self, cycle: "HTTPCycle", headers: list, more: bool) -> None: ...
@@ -69,7 +70,7 @@ class HTTPCycle:
         "scope", "conn", "loop", "body", "more_body", "expect_continue", "body_size",
         "delivered", "disconnected", "peer_gone", "body_done", "waiter", "started",
         "head_sent", "complete", "trailers_pending", "status", "headers", "task",
-        "dispatched", "keep_alive", "chunked", "remaining", "no_body", "bytes_sent",
+        "dispatched", "keep_alive", "http10", "chunked", "remaining", "no_body", "bytes_sent",
         "start_time",
     )
     # True for cycles whose app must not start before the request body is complete (WSGI).
@@ -102,6 +103,7 @@ class HTTPCycle:
         self.dispatched = False
         # framing, owned by the wire protocol
         self.keep_alive = True
+        self.http10 = False  # an HTTP/1.0 request: a kept-alive response must say so
         self.chunked = False
         self.remaining: int | None = None
         self.no_body = False
@@ -176,8 +178,10 @@ class HTTPCycle:
             more_body = message.get("more_body", False)
             if self.head_sent:
                 self.conn.send_body(self, message.get("body", b""), more_body)
+            elif more_body:
+                self.conn.send_head_and_body(self, message.get("body", b""), True)
             else:
-                self.conn.send_head_and_body(self, message.get("body", b""), more_body)
+                self.conn.send_response(self, message.get("body", b""))
             if more_body:
                 if self.conn.write_paused:
                     await self.conn.drain()

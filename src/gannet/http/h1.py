@@ -31,7 +31,7 @@ from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .body_sink import BodySink
 from .errors import ProtocolError
 from .flow import FlowControl
-from .h1_head import build_head
+from .h1_head import HEAD_CACHE, build_head, fields_of
 from .headers import STATUS_LINES, check_field_name, reason_phrase, status_line
 from .sendfile import send_file
 
@@ -344,6 +344,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         cycle = state.cycle_class(scope, self, self.loop, more_body, expect_continue)
         if method == "HEAD":
             cycle.no_body = True
+        if version == "1.0":
+            cycle.http10 = True
         if not keep_alive:
             cycle.keep_alive = False
         limit = state.limit_concurrency
@@ -574,6 +576,38 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.transport.resume_reading()
 
     # ================================================================ writing responses
+    def send_response(self, cycle: HTTPCycle, body: bytes) -> None:
+        """A whole response in one ASGI message: the common case, built and written in one
+        step here; anything unusual (flags in the head, trailers, no body, a length that
+        disagrees, close) takes send_head_and_body. Hot path: flat on purpose."""
+        headers = cycle.headers
+        if type(headers) is not tuple:
+            headers = tuple(headers)  # hashable, and an iterator is read once
+            cycle.headers = headers
+        try:
+            block, declared, flags = HEAD_CACHE[headers]
+        except (KeyError, TypeError):
+            block, declared, flags = fields_of(headers)
+        status = cycle.status
+        size = len(body)
+        if flags or cycle.trailers_pending or cycle.no_body or status == 204 or status == 304 \
+                or not cycle.keep_alive or self.closing or cycle.http10 or size >= 65536 \
+                or (declared is not None and declared != size):
+            self.send_head_and_body(cycle, body, False)
+            return
+        try:
+            line = STATUS_LINES[status]
+        except KeyError:
+            line = status_line(status)
+        if declared is None:
+            self.transport.write(b"".join((line, block, b"content-length: %d\r\n" % size,
+                                           self.state.default_headers, b"\r\n", body)))
+        else:
+            self.transport.write(b"".join((line, block, self.state.default_headers, b"\r\n", body)))
+        cycle.head_sent = True
+        cycle.bytes_sent = size
+        self._response_complete(cycle)
+
     def send_head_and_body(self, cycle: HTTPCycle, body: bytes, more_body: bool,
                            length: int | None = None) -> None:
         head = build_head(self, cycle, body, more_body, length)

@@ -17,7 +17,8 @@ if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
     from .h1 import H1Protocol
 
-__all__ = ["build_head", "HeadFields", "scan_fields", "APP_CHUNKED", "APP_CLOSE", "CUSTOM_DEFAULTS"]
+__all__ = ["build_head", "fields_of", "scan_fields", "HeadFields", "HEAD_CACHE", "APP_CHUNKED",
+           "APP_CLOSE", "CUSTOM_DEFAULTS"]
 
 _R_CL, _R_TE, _R_CONN, _R_SERVER, _R_DATE = 1, 2, 3, 4, 5
 _RESPONSE_SPECIAL = {b"content-length": _R_CL, b"transfer-encoding": _R_TE,
@@ -48,7 +49,7 @@ class HeadFields(NamedTuple):
 
 # Whole header lists already checked, keyed by the tuple of their fields. Cleared when
 # full, so an app whose lists never repeat (say, a varying ETag) costs a bounded dict.
-_HEADS: dict[tuple, HeadFields] = {}
+HEAD_CACHE: dict[tuple, HeadFields] = {}
 _HEADS_MAX = 512
 
 
@@ -106,17 +107,18 @@ def scan_fields(fields: tuple) -> HeadFields:
     return HeadFields(b"".join(parts), declared, flags)
 
 
-def _fields_of(fields: tuple) -> HeadFields:
+def fields_of(fields: tuple) -> HeadFields:
+    """The checked meaning of a header list (a tuple of fields), from the cache if it can."""
     try:
-        return _HEADS[fields]
+        return HEAD_CACHE[fields]
     except KeyError:
         pass
     except TypeError:  # unhashable fields (lists, say): checked every time
         return scan_fields(fields)
     checked = scan_fields(fields)
-    if len(_HEADS) >= _HEADS_MAX:
-        _HEADS.clear()
-    _HEADS[fields] = checked
+    if len(HEAD_CACHE) >= _HEADS_MAX:
+        HEAD_CACHE.clear()
+    HEAD_CACHE[fields] = checked
     return checked
 
 
@@ -129,9 +131,9 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
     if type(headers) is not tuple:
         headers = tuple(headers)  # hashable, and an iterator is read once
     try:
-        fields = _HEADS[headers]
+        fields = HEAD_CACHE[headers]
     except (KeyError, TypeError):
-        fields = _fields_of(headers)
+        fields = fields_of(headers)
     block, declared, flags = fields
     status = cycle.status
     try:
@@ -172,7 +174,7 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
         cycle.keep_alive = False
     if not cycle.keep_alive:
         framing += b"connection: close\r\n"
-    elif cycle.scope["http_version"] == "1.0":
+    elif cycle.http10:
         framing += b"connection: keep-alive\r\n"
     return b"".join((line, block, framing, conn.state.default_headers, b"\r\n"))
 
@@ -191,7 +193,7 @@ def _head_with_flags(conn: "H1Protocol", cycle: "HTTPCycle", flags: int, headers
     if not cycle.keep_alive:
         if not app_close:
             framing += b"connection: close\r\n"
-    elif cycle.scope["http_version"] == "1.0":
+    elif cycle.http10:
         framing += b"connection: keep-alive\r\n"
     state = conn.state
     defaults = state.default_headers_without(headers) if flags & CUSTOM_DEFAULTS \
