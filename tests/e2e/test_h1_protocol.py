@@ -236,6 +236,7 @@ def test_http10_keep_alive_is_echoed_and_honoured(gannet_server):
         second = read_response(reader)
     assert second.status == 200
     assert json.loads(second.body)["path"] == "/scope/again"
+    assert json.loads(second.body)["http_version"] == "1.0"  # kept alive, still 1.0
 
 
 def test_http10_streamed_response_is_close_delimited(gannet_server):

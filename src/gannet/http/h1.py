@@ -50,9 +50,9 @@ _METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 
 # Request fields that need a look as they pass (one dict lookup per field).
-_HOST, _EXPECT, _CL, _TE, _UPGRADE = 1, 2, 3, 4, 5
+_HOST, _EXPECT, _CL, _TE, _UPGRADE, _CONNECTION = 1, 2, 3, 4, 5, 6
 _REQUEST_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"content-length": _CL,
-                    b"transfer-encoding": _TE, b"upgrade": _UPGRADE}
+                    b"transfer-encoding": _TE, b"upgrade": _UPGRADE, b"connection": _CONNECTION}
 # Response fields the framing depends on.
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
@@ -283,7 +283,14 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         state = self.state
         headers = self.headers
         parser = self.parser
-        version = parser.get_http_version()
+        keep_alive = parser.should_keep_alive()
+        if keep_alive and not self.special_seen:
+            # llhttp takes only HTTP/0.9, 1.0, 1.1 and 2.0, and without a Connection field
+            # only 1.1 is kept alive: so this is 1.1, without httptools formatting the
+            # version string (190 ns a request).
+            version = "1.1"
+        else:
+            version = parser.get_http_version()
         if version != "1.1":
             if version == "1.0":
                 self.expect_continue = False  # RFC 9110 §10.1.1: ignore it from HTTP/1.0
@@ -310,7 +317,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         except KeyError:
             path, raw_path, query = self._parse_target(method)
 
-        keep_alive = parser.should_keep_alive() and not self.closing
+        keep_alive = keep_alive and not self.closing
         if self.special_seen:
             more_body = self.chunked_request or bool(self.content_length)
             expect_continue = self.expect_continue
