@@ -312,10 +312,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         except KeyError:
             method = raw_method.decode("ascii")
 
-        try:
-            path, raw_path, query = state.targets[self.url]
-        except KeyError:
-            path, raw_path, query = self._parse_target(method)
+        # .get, not try/except: a miss (a new query string) must not cost an exception.
+        target = state.targets.get(self.url)
+        if target is None:
+            target = self._parse_target(method)
+        path, raw_path, query = target
 
         keep_alive = keep_alive and not self.closing
         if self.special_seen:
@@ -592,9 +593,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             headers = tuple(headers)  # hashable, and an iterator is read once
             cycle.headers = headers
         try:
-            block, declared, flags = HEAD_CACHE[headers]
-        except (KeyError, TypeError):
-            block, declared, flags = fields_of(headers)
+            fields = HEAD_CACHE.get(headers)  # a miss must not cost an exception
+        except TypeError:  # unhashable fields
+            fields = None
+        block, declared, flags = fields if fields is not None else fields_of(headers)
         status = cycle.status
         size = len(body)
         if flags or cycle.trailers_pending or cycle.no_body or status == 204 or status == 304 \

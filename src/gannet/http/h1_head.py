@@ -110,11 +110,15 @@ def scan_fields(fields: tuple) -> HeadFields:
 def fields_of(fields: tuple) -> HeadFields:
     """The checked meaning of a header list (a tuple of fields), from the cache if it can."""
     try:
-        return HEAD_CACHE[fields]
-    except KeyError:
-        pass
-    except TypeError:  # unhashable fields (lists, say): checked every time
-        return scan_fields(fields)
+        checked = HEAD_CACHE.get(fields)
+    except TypeError:  # [name, value] lists: the same fields as tuples are a key
+        try:
+            fields = tuple(map(tuple, fields))
+            checked = HEAD_CACHE.get(fields)
+        except TypeError:  # not pairs of bytes at all: scan_fields says what is wrong
+            return scan_fields(fields)
+    if checked is not None:
+        return checked
     checked = scan_fields(fields)
     if len(HEAD_CACHE) >= _HEADS_MAX:
         HEAD_CACHE.clear()
@@ -130,10 +134,7 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
     headers = cycle.headers
     if type(headers) is not tuple:
         headers = tuple(headers)  # hashable, and an iterator is read once
-    try:
-        fields = HEAD_CACHE[headers]
-    except (KeyError, TypeError):
-        fields = fields_of(headers)
+    fields = fields_of(headers)
     block, declared, flags = fields
     status = cycle.status
     try:
