@@ -106,3 +106,13 @@ def test_benchmark_runs_one_short_round() -> None:
     assert out.returncode == 0, out.stderr
     row = re.search(r"^\| gannet \|[^|]*\| ([\d,]+)", out.stdout, re.M)
     assert row and int(row.group(1).replace(",", "")) > 0, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("app", ["hello", "json"])
+def test_h1_driver_answers_every_request(app: str) -> None:
+    """The in-process profiling driver works and every request it feeds is answered
+    (it exits 1 when a response is missing)."""
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "h1_driver.py"), "--app", app,
+                          "--requests", "640"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert re.search(rf"^{app}: [\d.]+ us/request over 640 requests$", out.stdout, re.M), out.stdout
