@@ -98,7 +98,7 @@ class HTTPCycle:
         self.complete = False
         self.trailers_pending: bool | int = False
         self.status = 0
-        self.headers: Any = ()
+        self.headers: tuple = ()
         self.task: asyncio.Task | None = None
         self.dispatched = False
         # framing, owned by the wire protocol
@@ -195,7 +195,10 @@ class HTTPCycle:
             if type(status) is not int or not 200 <= status <= 999:  # 1xx: not a final response
                 self._protocol_error(message, f"invalid status {status!r}")
             self.status = status
-            self.headers = message.get("headers", ())
+            headers = message.get("headers", ())
+            # A tuple from here on: hashable (h1 caches checked heads by content) and, for
+            # an iterator, read once.
+            self.headers = headers if type(headers) is tuple else tuple(headers)
             if message.get("trailers"):
                 self.trailers_pending = True
             self.started = True

@@ -31,7 +31,7 @@ from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .body_sink import BodySink
 from .errors import ProtocolError
 from .flow import FlowControl
-from .h1_head import HEAD_CACHE, build_head, fields_of
+from .h1_head import build_head, fields_of
 from .headers import STATUS_LINES, check_field_name, reason_phrase, status_line
 from .sendfile import send_file
 
@@ -75,6 +75,7 @@ def _check_host(value: bytes) -> None:
 
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_PLAIN_TEXT = ((b"content-type", b"text/plain; charset=utf-8"),)  # the server's own answers
 _LAST_CHUNK = b"0\r\n\r\n"
 
 
@@ -373,14 +374,12 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     self.transport.write(_CONTINUE)
         self.head_started = None
         if self.cycle is None:
-            self.cycle = cycle  # _activate and (for ASGI) _start, inlined on the hot path
+            self.cycle = cycle  # _activate, and _start for ASGI apps, inlined: 1.2% of a request
             if state.wsgi is None and not state.access_log:
                 cycle.dispatched = True
                 state.active += 1
                 state.total_requests += 1
-                # Not kept in state.tasks: the drain finds HTTP tasks through
-                # asyncio.all_tasks() (see server._http_tasks).
-                _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
+                _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")  # as _start
             elif not (more_body and cycle.body_first):
                 self._start(cycle)
         else:
@@ -588,15 +587,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         """A whole response in one ASGI message: the common case, built and written in one
         step here; anything unusual (flags in the head, trailers, no body, a length that
         disagrees, close) takes send_head_and_body. Hot path: flat on purpose."""
-        headers = cycle.headers
-        if type(headers) is not tuple:
-            headers = tuple(headers)  # hashable, and an iterator is read once
-            cycle.headers = headers
-        try:
-            fields = HEAD_CACHE.get(headers)  # a miss must not cost an exception
-        except TypeError:  # unhashable fields
-            fields = None
-        block, declared, flags = fields if fields is not None else fields_of(headers)
+        block, declared, flags = fields_of(cycle.headers)
         status = cycle.status
         size = len(body)
         if flags or cycle.trailers_pending or cycle.no_body or status == 204 or status == 304 \
@@ -604,10 +595,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 or (declared is not None and declared != size):
             self.send_head_and_body(cycle, body, False)
             return
-        try:
-            line = STATUS_LINES[status]
-        except KeyError:
-            line = status_line(status)
+        line = STATUS_LINES.get(status) or status_line(status)
         if declared is None:
             self.transport.write(b"".join((line, block, b"content-length: %d\r\n" % size,
                                            self.state.default_headers, b"\r\n", body)))
@@ -709,7 +697,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
 
     def _write_simple(self, cycle: HTTPCycle, status: int, body: bytes) -> None:
         cycle.status = status
-        cycle.headers = [(b"content-type", b"text/plain; charset=utf-8")]
+        cycle.headers = _PLAIN_TEXT
         cycle.trailers_pending = False
         cycle.chunked = False
         self.send_head_and_body(cycle, body, False)

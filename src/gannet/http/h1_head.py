@@ -17,8 +17,7 @@ if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
     from .h1 import H1Protocol
 
-__all__ = ["build_head", "fields_of", "scan_fields", "HeadFields", "HEAD_CACHE", "APP_CHUNKED",
-           "APP_CLOSE", "CUSTOM_DEFAULTS"]
+__all__ = ["build_head", "fields_of"]
 
 _R_CL, _R_TE, _R_CONN, _R_SERVER, _R_DATE = 1, 2, 3, 4, 5
 _RESPONSE_SPECIAL = {b"content-length": _R_CL, b"transfer-encoding": _R_TE,
@@ -49,7 +48,7 @@ class HeadFields(NamedTuple):
 
 # Whole header lists already checked, keyed by the tuple of their fields. Cleared when
 # full, so an app whose lists never repeat (say, a varying ETag) costs a bounded dict.
-HEAD_CACHE: dict[tuple, HeadFields] = {}
+_HEAD_CACHE: dict[tuple, HeadFields] = {}
 _HEADS_MAX = 512
 
 
@@ -108,21 +107,22 @@ def scan_fields(fields: tuple) -> HeadFields:
 
 
 def fields_of(fields: tuple) -> HeadFields:
-    """The checked meaning of a header list (a tuple of fields), from the cache if it can."""
+    """The checked meaning of a response's fields (a tuple: the cycle makes it one), from
+    the cache when the same fields were checked before. A miss costs no exception."""
     try:
-        checked = HEAD_CACHE.get(fields)
+        checked = _HEAD_CACHE.get(fields)
     except TypeError:  # [name, value] lists: the same fields as tuples are a key
         try:
             fields = tuple(map(tuple, fields))
-            checked = HEAD_CACHE.get(fields)
+            checked = _HEAD_CACHE.get(fields)
         except TypeError:  # not pairs of bytes at all: scan_fields says what is wrong
             return scan_fields(fields)
     if checked is not None:
         return checked
     checked = scan_fields(fields)
-    if len(HEAD_CACHE) >= _HEADS_MAX:
-        HEAD_CACHE.clear()
-    HEAD_CACHE[fields] = checked
+    if len(_HEAD_CACHE) >= _HEADS_MAX:
+        _HEAD_CACHE.clear()
+    _HEAD_CACHE[fields] = checked
     return checked
 
 
@@ -132,15 +132,9 @@ def build_head(conn: "H1Protocol", cycle: "HTTPCycle", body: bytes, more_body: b
     close-delimited) once. Called with the first body bytes, so a one-shot body gets its
     length. Raises ValueError/RuntimeError/TypeError for heads that must not reach the wire."""
     headers = cycle.headers
-    if type(headers) is not tuple:
-        headers = tuple(headers)  # hashable, and an iterator is read once
-    fields = fields_of(headers)
-    block, declared, flags = fields
+    block, declared, flags = fields_of(headers)
     status = cycle.status
-    try:
-        line = STATUS_LINES[status]
-    except KeyError:
-        line = status_line(status)
+    line = STATUS_LINES.get(status) or status_line(status)
     framing = b""
 
     no_body = cycle.no_body or status == 204 or status == 304

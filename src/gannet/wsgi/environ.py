@@ -165,7 +165,7 @@ def check_status(status: Any) -> int:
     return code
 
 
-def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
+def encode_headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
     """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs.
 
     Refuses (InvalidResponse, so the app learns at start_response and the client gets a
@@ -195,7 +195,7 @@ def encode_headers(headers: Any) -> list[tuple[bytes, bytes]]:
             if type(item[0]) is not str or type(item[1]) is not str:
                 raise InvalidResponse(f"header names and values must be str, got {item!r:.80}") from None
         raise
-    return out
+    return tuple(out)  # hashable: h1 caches checked heads by content
 
 
 # ---------------------------------------------------------------- wsgi.errors
