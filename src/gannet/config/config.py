@@ -73,6 +73,7 @@ class Config:
     timeout_graceful_shutdown: float
     header_read_timeout: float
     body_read_timeout: float
+    write_timeout: float
     limit_concurrency: int | None
     limit_max_requests: int | None
     limit_request_line: int

@@ -209,6 +209,10 @@ SETTINGS: tuple[Setting, ...] = (
        "seconds (while Gannet is reading it) is abandoned: 408, or a close if the response "
        "had started; the app sees http.disconnect.", convert=to_float, validate=at_least(0.001),
        section="timeouts", metavar="SECONDS"),
+    _s("write_timeout", 60.0, "A response (HTTP or WebSocket) whose client accepts no bytes "
+       "for this many seconds while output is waiting is aborted: the connection is closed, "
+       "a WSGI iterable is closed, a log line says why.", convert=to_float,
+       validate=at_least(0.001), section="timeouts", metavar="SECONDS"),
     # -------------------------------------------------------------- limits
     _s("limit_concurrency", None, "Answer 503 to new requests while this many are in flight.",
        convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),

@@ -50,6 +50,7 @@ class ServerState:
                                config.limit_request_fields * (config.limit_request_field_size + 4))
         self.header_read_timeout = config.header_read_timeout
         self.body_read_timeout = config.body_read_timeout
+        self.write_timeout = config.write_timeout
         self.timeout_keep_alive = config.timeout_keep_alive
         self.access_logger = access_logger
         self.access_log = access_logger is not None
