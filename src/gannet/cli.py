@@ -1,23 +1,24 @@
 """The command line, built from config/settings.py; it parses, then hands over.
 
 Exit statuses (the only place besides the supervisor that chooses them):
-0 clean stop · 1 unexpected error · 2 bad option or config value · 3 lifespan startup
-failed · 4 the app could not be imported or built.
+0 clean stop (also a stop requested during the app's lifespan startup) · 1 cannot listen
+(address in use, permission) or an unexpected error · 2 bad option or config value ·
+3 lifespan startup failed · 4 the app could not be imported or built.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
-import traceback
 from typing import Sequence
 
 from . import __version__
 from .config import Config, ConfigError
 from .config.settings import SETTINGS, Setting
 
-__all__ = ["main", "build_parser", "EXIT_CONFIG", "EXIT_LIFESPAN", "EXIT_APP_LOAD"]
+__all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_CONFIG", "EXIT_LIFESPAN", "EXIT_APP_LOAD"]
 
+EXIT_ERROR = 1
 EXIT_CONFIG = 2
 EXIT_LIFESPAN = 3
 EXIT_APP_LOAD = 4
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def serve(config: Config) -> int:
+    """Run one worker in this process and choose its exit status (see the module
+    docstring): each start-up phase fails with its own exception (server/server.py)."""
     from .asgi.lifespan import LifespanFailure
     from .loading import AppLoadError
     from .server.listeners import BindError
@@ -107,6 +110,9 @@ def serve(config: Config) -> int:
     server = Server(config)
     try:
         run_loop(server.serve(), config.loop)
+    except ConfigError as exc:  # an option that only fails when used (e.g. --loop uvloop)
+        log.error("%s", exc)
+        return EXIT_CONFIG
     except AppLoadError as exc:
         log.error("Error loading app: %s", exc)
         return EXIT_APP_LOAD
@@ -114,20 +120,15 @@ def serve(config: Config) -> int:
         log.error("Application startup failed: %s", exc)
         return EXIT_LIFESPAN
     except BindError as exc:
-        log.error("%s", exc)
-        return 1
-    except KeyboardInterrupt:
+        unexpected = getattr(exc, "unexpected", False)
+        log.error("%s", exc, exc_info=exc.__cause__ if unexpected else None)
+        return EXIT_ERROR
+    except KeyboardInterrupt:  # an interrupt before the signal handlers were installed
         return 0
-    except BaseException as exc:  # noqa: BLE001
-        if not server.started:
-            # An import-time error in the user's app: its message, not a wall of our frames.
-            frames = traceback.extract_tb(exc.__traceback__)
-            user = [f for f in frames if "/gannet/" not in f.filename.replace("\\", "/")
-                    and "importlib" not in f.filename]
-            where = f" ({user[-1].filename}:{user[-1].lineno})" if user else ""
-            log.error("Error loading app: %s: %s%s", type(exc).__name__, exc, where)
-            return EXIT_APP_LOAD
-        raise
+    except Exception:  # noqa: BLE001 - a bug of ours: say so, with the traceback
+        phase = "while serving" if server.started else "during start-up"
+        log.exception("Unexpected error %s", phase)
+        return EXIT_ERROR
     return 0
 
 

@@ -10,11 +10,12 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from .http import ASGI_INFO
-
 __all__ = ["Lifespan", "LifespanFailure"]
 
 logger = logging.getLogger("gannet.error")
+
+# The lifespan sub-specification's version (its messages have not changed since 2.0).
+LIFESPAN_SPEC_VERSION = "2.0"
 
 
 class LifespanFailure(Exception):
@@ -33,11 +34,14 @@ class Lifespan:
         self._failure: str | None = None
         self._task: asyncio.Task | None = None
         self._crashed = False
+        self._cancelling = False
 
     async def startup(self) -> None:
         if self.mode == "off":
             return
-        scope = {"type": "lifespan", "asgi": ASGI_INFO, "state": self.state}
+        # A fresh "asgi" dict: an app that mutates its scope changes nothing else.
+        scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": LIFESPAN_SPEC_VERSION},
+                 "state": self.state}
         self._task = asyncio.get_running_loop().create_task(self._run(scope))
         await self._events.put({"type": "lifespan.startup"})
         await self._startup_done.wait()
@@ -52,10 +56,27 @@ class Lifespan:
         if self._failure is not None:
             logger.error("Application shutdown failed: %s", self._failure)
 
+    async def cancel(self) -> None:
+        """Cancel a startup that has not finished (a stop was asked meanwhile) and wait for
+        the app to unwind; the caller bounds the wait."""
+        task = self._task
+        if task is None or task.done():
+            return
+        self._cancelling = True
+        task.cancel()
+        await asyncio.wait({task})
+
     async def _run(self, scope: dict) -> None:
         try:
             await self.app(scope, self._receive, self._send)
+        except asyncio.CancelledError:
+            self._crashed = True
+            if not self._cancelling:
+                raise
+            logger.info("Lifespan startup cancelled")
         except BaseException as exc:  # noqa: BLE001
+            # SystemExit and KeyboardInterrupt too: they are the app's failure, reported
+            # like any other, never a way out of the server that skips its own exit status.
             self._crashed = True
             if not self._startup_done.is_set() and self.mode == "auto":
                 self.unsupported = True
@@ -66,8 +87,6 @@ class Lifespan:
                 logger.error("Exception in 'lifespan' protocol", exc_info=exc)
             else:
                 logger.error("Exception in 'lifespan' protocol", exc_info=exc)
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
         else:
             if not self._startup_done.is_set():
                 if self.mode == "auto":

@@ -1,8 +1,16 @@
-"""One worker: load the app, run lifespan, listen, serve, and drain gracefully.
+"""The process part of one worker: load the app, bind, own the signals, run the Worker.
 
-The ticker runs once a second: it refreshes the cached Date header and sweeps every
-connection for header-read and keep-alive timeouts, so requests never arm timers.
-Signals only set flags (``handle_exit``); the serve loop acts on them.
+``Server`` is the embeddable API (``await Server(config).serve()``, ``shutdown()``). It
+runs start-up in phases and lets each phase fail with its own exception, so the caller
+(cli.py, later the supervisor) can choose an exit status without guessing:
+
+    configuration   ConfigError       (a bad option that only shows at start-up)
+    loading         AppLoadError      (any error while importing or building the app)
+    binding         BindError         (any error while creating the listeners)
+    lifespan        LifespanFailure   (the app's startup failed)
+
+Anything else is a bug in Gannet and propagates unchanged. Signals only record what was
+asked (``handle_exit``); the worker acts on it. Library code never exits the process.
 """
 from __future__ import annotations
 
@@ -11,20 +19,16 @@ import logging
 import os
 import signal
 import socket
-import sys
 import threading
-import time
+import traceback
 from typing import Any, Callable
 
-from ..asgi.lifespan import Lifespan
-from ..config import Config
-from ..http.h1 import H1Protocol
+from ..config import Config, ConfigError
 from ..loading import ASGI2Adapter, AppLoadError, detect_interface, load_app
-from ..logging import AccessLogger
-from .listeners import Listener, bind
-from .state import ServerState
+from .listeners import BindError, Listener, bind
+from .worker import LoadedApp, Worker
 
-__all__ = ["Server", "run_loop"]
+__all__ = ["Server", "run_loop", "AppLoadError", "BindError", "load"]
 
 logger = logging.getLogger("gannet.error")
 
@@ -32,135 +36,90 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Server:
-    """Embeddable server: ``await Server(config).serve()``; ``shutdown()`` to stop."""
+    """Embeddable server: ``await Server(config).serve()``; ``shutdown()`` to stop.
 
-    def __init__(self, config: Config) -> None:
+    ``on_tick`` is called on the loop once a second while serving (see ``Worker``).
+    """
+
+    def __init__(self, config: Config, *, on_tick: Callable[[], None] | None = None) -> None:
         self.config = config
-        self.state: ServerState | None = None
+        self.on_tick = on_tick
         self.listeners: list[Listener] = []
-        self.started = False
-        self.should_exit = False
-        self.force_exit = False
-        self._exit_event: asyncio.Event | None = None
-        self._force_event: asyncio.Event | None = None
+        self.worker: Worker | None = None
+        self._should_exit = False
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._servers: list[asyncio.base_events.Server] = []
-        self._ticker: asyncio.TimerHandle | None = None
-        self.lifespan: Lifespan | None = None
-        self._interface = "asgi3"
-        self._raw_app: Any = None
 
     # ------------------------------------------------------------------ public API
-    def shutdown(self) -> None:
-        """Ask the server to stop gracefully; safe from any thread."""
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            self.should_exit = True
-            return
-        if threading.current_thread() is threading.main_thread() and _loop_is_current(loop):
-            self._request_exit()
-        else:
-            loop.call_soon_threadsafe(self._request_exit)
+    @property
+    def started(self) -> bool:
+        return self.worker is not None and self.worker.started
+
+    @property
+    def state(self) -> Any:
+        return self.worker.state if self.worker is not None else None
+
+    @property
+    def should_exit(self) -> bool:
+        return self.worker.should_exit if self.worker is not None else self._should_exit
+
+    @property
+    def force_exit(self) -> bool:
+        return self.worker is not None and self.worker.force_exit
 
     @property
     def bound_urls(self) -> list[str]:
         return [listener.url for listener in self.listeners]
 
+    def shutdown(self) -> None:
+        """Ask the server to stop gracefully; safe from any thread."""
+        self._should_exit = True
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        if _loop_is_current(loop):
+            self._request_exit()
+        else:
+            loop.call_soon_threadsafe(self._request_exit)
+
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
-        loop = asyncio.get_running_loop()
-        self._loop = loop
-        self._exit_event = asyncio.Event()
-        self._force_event = asyncio.Event()
-        if self.should_exit:
-            self._exit_event.set()
-        app = self._load_app()
-        config = self.config
-        access = AccessLogger(config.access_log_format) if config.access_log else None
-        state = self.state = ServerState(config, app, loop, access, self._max_requests)
-        if self._interface == "wsgi":
-            from ..wsgi import install_wsgi  # imported lazily: ASGI workers never pay for it
-
-            install_wsgi(state, self._raw_app, config)
-        elif config.ws != "none":
-            from ..asgi.websocket import install_websocket  # sets state.ws_upgrade
-
-            install_websocket(state, config)
-        # Bind first: a port in use fails fast, before the app's startup runs.
-        self._bind(sockets)
+        """Load the app, bind (or adopt ``sockets``, already bound and listening), and
+        serve until stopped. Raises the phase's exception when start-up fails."""
+        self._loop = asyncio.get_running_loop()
+        loaded = load(self.config)
+        self.listeners = _bind(self.config, sockets)
+        worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=self.on_tick)
+        if self._should_exit:
+            worker.should_exit = True
         self._install_signal_handlers()
         try:
-            self.lifespan = Lifespan(app, "off" if self._interface == "wsgi" else config.lifespan,
-                                     state.app_state)
-            await self.lifespan.startup()
-            try:
-                if not self.should_exit:
-                    await self._listen()
-                    self.started = True
-                    self._tick()
-                    await self._exit_event.wait()
-                await self._drain()
-            finally:
-                if self._ticker is not None:
-                    self._ticker.cancel()
-                await self._lifespan_shutdown()
+            await worker.run()
         finally:
             self._restore_signal_handlers()
-            if state.wsgi is not None:
-                state.wsgi.close()
-            self._close_listeners()
+            _close_listeners(self.listeners)
         logger.info("Finished server process [%d]", os.getpid())
 
-    # ------------------------------------------------------------------ start-up
-    def _load_app(self) -> Callable:
-        config = self.config
-        app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
-        interface = config.interface
-        if interface == "auto":
-            interface = detect_interface(app)
-            logger.info("Detected the %s interface for %s", interface.upper(), _describe(config.app))
-        self._interface = interface
-        if interface == "asgi2":
-            return ASGI2Adapter(app)
-        self._raw_app = app
-        if interface == "wsgi":
-            return _no_asgi_app  # requests go to state.wsgi (see install_wsgi)
-        return app
-
-    async def _lifespan_shutdown(self) -> None:
-        """Bounded by the graceful timeout, and cut short by a second SIGINT."""
-        loop = asyncio.get_running_loop()
-        shutdown = loop.create_task(self.lifespan.shutdown())
-        forced = loop.create_task(self._force_event.wait())
-        done, pending = await asyncio.wait({shutdown, forced}, timeout=self.config.timeout_graceful_shutdown,
-                                           return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        if shutdown not in done:
-            logger.warning("Lifespan shutdown did not finish; exiting without it")
-
-    def _bind(self, sockets: list[socket.socket] | None) -> None:
-        if sockets is not None:
-            self.listeners = [Listener(sock, "inherited", "fd") for sock in sockets]
+    # ------------------------------------------------------------------ signals
+    def handle_exit(self, sig: int) -> None:
+        """Signal handler: only records what was asked; the worker acts on it."""
+        worker = self.worker
+        if worker is None:
+            self._should_exit = True
             return
-        for address in self.config.bind_addresses:
-            self.listeners.append(bind(address, self.config.backlog))
+        if worker.should_exit and sig == signal.SIGINT:
+            logger.warning("Second interrupt: forcing exit")
+            worker.force()
+        else:
+            worker.request_exit()
 
-    async def _listen(self) -> None:
-        loop = asyncio.get_running_loop()
-        state = self.state
-
-        def factory() -> H1Protocol:
-            return H1Protocol(state)
-
-        for listener in self.listeners:
-            server = await loop.create_server(factory, sock=listener.sock, backlog=self.config.backlog)
-            self._servers.append(server)
-            logger.info("Listening on %s (Press CTRL+C to quit)", listener.url)
+    def _request_exit(self) -> None:
+        self._should_exit = True
+        if self.worker is not None:
+            self.worker.request_exit()
 
     def _install_signal_handlers(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return  # embedded in a thread: the host program owns signals
-        loop = asyncio.get_running_loop()
+        loop = self._loop
         try:
             for sig in HANDLED_SIGNALS:
                 loop.add_signal_handler(sig, self.handle_exit, sig)
@@ -177,88 +136,73 @@ class Server:
             except (NotImplementedError, RuntimeError):  # pragma: no cover
                 pass
 
-    def handle_exit(self, sig: int) -> None:
-        """Signal handler: only records what was asked; the serve loop acts on it."""
-        if self.should_exit and sig == signal.SIGINT:
-            logger.warning("Second interrupt: forcing exit")
-            self.force_exit = True
-            if self._force_event is not None:
-                self._force_event.set()
-        self._request_exit()
 
-    def _request_exit(self) -> None:
-        if not self.should_exit:
-            logger.info("Shutting down")
-        self.should_exit = True
-        if self._exit_event is not None:
-            self._exit_event.set()
+# ---------------------------------------------------------------------- start-up phases
+def load(config: Config) -> LoadedApp:
+    """Import and build the app; every failure becomes AppLoadError (one line, pointing
+    at the user's file when the app's own code raised)."""
+    try:
+        app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
+        interface = config.interface
+        if interface == "auto":
+            interface = detect_interface(app)
+            logger.info("Detected the %s interface for %s", interface.upper(), _describe(config.app))
+    except AppLoadError:
+        raise
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the app's import-time code
+        raise AppLoadError(_user_error(exc)) from exc
+    if interface == "asgi2":
+        return LoadedApp(ASGI2Adapter(app), interface)
+    if interface == "wsgi":
+        return LoadedApp(_no_asgi_app, interface, app)  # requests go to state.wsgi
+    return LoadedApp(app, interface, app)
 
-    def _max_requests(self) -> None:
-        logger.warning("Maximum request limit of %s reached; shutting down",
-                       self.config.limit_max_requests)
-        self._request_exit()
 
-    # ------------------------------------------------------------------ the ticker
-    def _tick(self) -> None:
-        state = self.state
-        now_wall = time.time()
-        state.refresh_date(now_wall)
-        now = self._loop.time()
-        for conn in list(state.connections):
-            conn.check_timeouts(now)
-        # Re-arm at the next wall-clock second so the Date header changes on the second.
-        self._ticker = self._loop.call_later(1.0 - (now_wall % 1.0) + 0.001, self._tick)
+def _bind(config: Config, sockets: list[socket.socket] | None) -> list[Listener]:
+    """The listeners, bound here (before the app's startup: a port in use fails fast) or
+    adopted from ``sockets``. Any failure is a BindError naming the address."""
+    if sockets is not None:
+        return [Listener(sock, "inherited", "fd") for sock in sockets]
+    listeners: list[Listener] = []
+    address = "?"
+    try:
+        for address in config.bind_addresses:
+            listeners.append(bind(address, config.backlog))
+    except BindError:
+        _close_listeners(listeners)
+        raise
+    except Exception as exc:  # noqa: BLE001 - e.g. a NUL byte in a path, or a bug of ours
+        _close_listeners(listeners)
+        error = BindError(f"cannot listen on {address}: {type(exc).__name__}: {exc}")
+        # OSError and ValueError are the address's fault; anything else is ours: keep the
+        # traceback for the log.
+        error.unexpected = not isinstance(exc, (OSError, ValueError))  # type: ignore[attr-defined]
+        raise error from exc
+    return listeners
 
-    # ------------------------------------------------------------------ the drain
-    async def _drain(self) -> None:
-        state = self.state
-        for server in self._servers:
-            server.close()
-        state.shutting_down = True
-        for conn in list(state.connections):
-            conn.shutdown()
-        deadline = self._loop.time() + self.config.timeout_graceful_shutdown
-        while (state.active or state.tasks or state.connections) and not self.force_exit:
-            if self._loop.time() >= deadline:
-                logger.warning("Graceful shutdown timed out after %.1fs: cancelling %d request(s)",
-                               self.config.timeout_graceful_shutdown, state.active + len(state.tasks))
-                break
-            await asyncio.sleep(0.05)
-        remaining = [*state.tasks, *_http_tasks()]
-        for task in remaining:
-            task.cancel()
-        for conn in list(state.connections):
-            conn.force_close()
-        if remaining:
-            await asyncio.wait(remaining, timeout=1.0)
-        for server in self._servers:
+
+def _close_listeners(listeners: list[Listener]) -> None:
+    for listener in listeners:
+        listener.sock.close()
+        if listener.path:
             try:
-                await asyncio.wait_for(server.wait_closed(), 1.0)
-            except (asyncio.TimeoutError, RuntimeError):
+                os.unlink(listener.path)
+            except OSError:
                 pass
 
-    def _close_listeners(self) -> None:
-        for listener in self.listeners:
-            listener.sock.close()
-            if listener.path:
-                try:
-                    os.unlink(listener.path)
-                except OSError:
-                    pass
+
+def _user_error(exc: BaseException) -> str:
+    """An import-time error in the user's app: its message and where it happened in the
+    user's files, not a wall of our frames."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    user = [f for f in frames if "/gannet/" not in f.filename.replace("\\", "/")
+            and "importlib" not in f.filename]
+    where = f" ({user[-1].filename}:{user[-1].lineno})" if user else ""
+    return f"{type(exc).__name__}: {exc}{where}"
 
 
 async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
     raise RuntimeError("a WSGI app has no ASGI entry point")
-
-
-def _http_tasks() -> list[asyncio.Task]:
-    """The running ASGI request tasks (h1 does not register them, to save a set operation
-    per request; they are told apart by the coroutine they run)."""
-    from ..asgi.http import HTTPCycle
-
-    code = HTTPCycle.run.__code__
-    return [task for task in asyncio.all_tasks()
-            if getattr(task.get_coro(), "cr_code", None) is code and not task.done()]
 
 
 def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
@@ -272,18 +216,40 @@ def _describe(app: Any) -> str:
     return app if isinstance(app, str) else type(app).__name__
 
 
+# ---------------------------------------------------------------------- the loop
 def run_loop(main: Any, loop_name: str = "auto") -> Any:
-    """Run a coroutine on the chosen event loop (uvloop when auto and installed)."""
+    """Run a coroutine on the chosen event loop (uvloop when auto and installed).
+
+    Unlike ``asyncio.run``, the clean-up after ``main`` is bounded: tasks still pending
+    (an app that ignores cancellation) get CANCEL_GRACE seconds, not forever."""
     factory = _loop_factory(loop_name)
-    if sys.version_info >= (3, 11):
-        with asyncio.Runner(loop_factory=factory) as runner:
-            return runner.run(main)
-    loop = factory() if factory is not None else asyncio.new_event_loop()  # pragma: no cover
-    try:  # pragma: no cover - Python 3.10
+    loop = factory() if factory is not None else asyncio.new_event_loop()
+    try:
         asyncio.set_event_loop(loop)
         return loop.run_until_complete(main)
-    finally:  # pragma: no cover
-        loop.close()
+    finally:
+        try:
+            _cancel_leftovers(loop)
+        finally:
+            asyncio.set_event_loop(None)
+            loop.close()
+
+
+def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    from .worker import CANCEL_GRACE
+
+    tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        loop.run_until_complete(asyncio.wait(tasks, timeout=CANCEL_GRACE))
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                logger.error("Unhandled exception in a task at exit", exc_info=task.exception())
+    try:
+        loop.run_until_complete(asyncio.wait_for(loop.shutdown_asyncgens(), CANCEL_GRACE))
+    except (asyncio.TimeoutError, RuntimeError):  # pragma: no cover
+        pass
 
 
 def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -293,9 +259,6 @@ def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
         import uvloop
     except ImportError:
         if name == "uvloop":
-            raise AppLoadError("--loop uvloop: uvloop is not installed") from None
+            raise ConfigError("--loop uvloop: uvloop is not installed (pip install uvloop)") from None
         return None
     return uvloop.new_event_loop
-
-
-__all__ += ["AppLoadError"]
