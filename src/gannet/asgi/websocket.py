@@ -1,20 +1,23 @@
-"""One WebSocket's ASGI cycle (ASGI websocket spec 2.4, with ``websocket.http.response``).
+"""One WebSocket's ASGI cycle (ASGI websocket spec 2.5, with ``websocket.http.response``).
 
-Theory of operation. h1 parses a ``GET`` with ``Upgrade: websocket`` and, on the loop
-thread, calls ``state.ws_upgrade(h1conn, scope, trailing_bytes)`` (installed here). We check
-the handshake (``http/ws.negotiate``): a bad one is answered on the spot with its HTTP
-status. A good one becomes a ``WebSocketCycle`` that takes the transport over and runs the
-app in a task (in ``state.tasks``, so the graceful drain waits for it). Nothing is sent
-until the app answers ``websocket.connect``:
-- ``websocket.accept``   → the 101 (with the app's subprotocol and headers), then a
-  ``WSConnection`` (http/ws.py) owns the socket and feeds messages back here;
-- ``websocket.close``    → 403 (the spec's answer to a refusal before accept);
-- ``websocket.http.response.start/body`` → the app's own HTTP response, streamed
-  (Content-Length for a one-shot body, else chunked), then the connection closes;
-- an exception or a return before any of these → 500.
-Incoming messages wait in a deque bounded by ``--ws-max-queue``: when full, the wire stops
-reading (backpressure) until ``receive`` takes from it. ``send`` waits for the transport to
-drain, so a slow reader slows the app, never grows memory.
+Theory of operation. The wire owns the handshake (``http/ws_h1.py`` on HTTP/1.1): it checks
+the request, refuses a bad one itself, and hands us a ``WSStream`` with the request's scope.
+A ``WebSocketCycle`` runs the app in a task (in ``state.tasks``, so the graceful drain waits
+for it; counted in ``state.active``, so ``--limit-concurrency`` covers WebSockets) and turns
+its messages into the stream's operations; nothing is sent until the app answers
+``websocket.connect``:
+- ``websocket.accept``   → ``stream.accept`` (the 101 on HTTP/1.1); from then on a
+  ``WSConnection`` (http/ws.py) carries messages and feeds incoming ones back here;
+- ``websocket.close``    → ``stream.refuse(403)`` (the spec's answer to a refusal);
+- ``websocket.http.response.start/body`` → ``stream.deny`` / ``deny_body``: the app's own
+  HTTP response, then the stream ends;
+- an exception or a return before any of these → ``stream.refuse(500)``.
+Whenever the app ends, the socket is closed (1000 on a return, 1011 on an error).
+
+Incoming messages wait in a deque bounded by ``--ws-max-queue`` messages and, for large
+ones, by ``--ws-max-size`` bytes: when full, the wire stops reading (backpressure) until
+``receive`` takes from it. ``send`` waits for the client's buffer to drain, so a slow
+reader slows the app, never grows memory.
 
 Hot path (``receive`` with a message waiting, ``send`` of ``websocket.send``) is flat on
 purpose: no task, no asyncio.Queue, no Event per message.
@@ -28,17 +31,20 @@ from typing import Any, Callable
 from urllib.parse import quote
 
 from ..http.errors import ClientDisconnected
-from ..http.headers import STATUS_LINES, reason_phrase, status_line
-from ..http.ws import HandshakeError, Handshake, WSConnection, check_header, filter_defaults, negotiate
-from .http import ASGI_INFO
+from ..http.ws import WSConnection, WSStream, fit_reason, sendable_close_code
+from ..http.ws_h1 import upgrade
 
-__all__ = ["install_websocket", "WebSocketCycle"]
+__all__ = ["install_websocket", "WebSocketCycle", "SPEC_VERSION"]
 
 logger = logging.getLogger("gannet.error")
 access_logger = logging.getLogger("gannet.access")
 
-WS_EXTENSIONS: dict[str, dict[str, Any]] = {"websocket.http.response": {}}
+# 2.5: websocket.disconnect carries ``reason`` (2.3: in websocket.close; 2.4: send raises
+# an OSError once the socket is closed) — all of which Gannet does.
+SPEC_VERSION = "2.5"
 _CONNECT = {"type": "websocket.connect"}
+# Messages larger than this count against the queue's byte bound (--ws-max-size).
+_BIG = 65536
 
 # Cycle states
 _HANDSHAKE, _OPEN, _CLOSED_BY_APP, _RESPONSE, _DONE = range(5)
@@ -49,80 +55,45 @@ def install_websocket(state: Any, config: Any) -> None:
     settings = (config.ws_max_size, config.ws_max_queue, config.ws_ping_interval,
                 config.ws_ping_timeout, bool(config.ws_per_message_deflate))
 
+    def start_app(stream: WSStream, scope: dict, subprotocols: list) -> None:
+        WebSocketCycle(state, stream, scope, subprotocols, settings).start()
+
     def ws_upgrade(h1conn: Any, scope: dict, trailing: bytes) -> None:
-        upgrade(state, settings, h1conn, scope, trailing)
+        upgrade(state, settings, h1conn, scope, trailing, start_app)
 
     state.ws_upgrade = ws_upgrade
 
 
-def upgrade(state: Any, settings: tuple, h1conn: Any, scope: dict, trailing: bytes) -> None:
-    transport = h1conn.transport
-    if transport is None or transport.is_closing():
-        return
-    try:
-        handshake = negotiate(scope["headers"], scope["http_version"], settings[4])
-    except HandshakeError as exc:
-        logger.info("refused WebSocket handshake from %s: %d %s",
-                    _client(scope), exc.status, exc.reason)
-        body = reason_phrase(exc.status).encode()
-        extra = b"".join(b"%b: %b\r\n" % pair for pair in exc.headers)
-        if exc.status == 426:
-            extra += b"upgrade: websocket\r\n"
-        transport.write(b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                        b"connection: close\r\n%b%b\r\n%b"
-                        % (STATUS_LINES.get(exc.status) or status_line(exc.status), len(body),
-                           extra, state.default_headers, body))
-        transport.close()
-        return
-    cycle = WebSocketCycle(state, settings, transport, scope, handshake, h1conn.client, trailing)
-    transport.set_protocol(cycle)
-    # h1 may have paused reading; until the app answers we read on, buffering what
-    # arrives (bounded: see WebSocketCycle.data_received) so a client that goes away is noticed.
-    try:
-        transport.resume_reading()
-    except RuntimeError:  # pragma: no cover - already reading on some loops
-        pass
-    cycle.start()
-
-
 class WebSocketCycle:
-    """The ASGI side of one WebSocket; also the transport's protocol until the 101 is out."""
+    """The ASGI side of one WebSocket: message checks, the state machine, the queue."""
 
     __slots__ = (
-        "state", "loop", "settings", "transport", "scope", "handshake", "client", "pending",
-        "queue", "max_queue", "waiter", "status", "conn", "task", "disconnect",
-        "response_head", "chunked", "remaining", "app_done", "shutdown_asked", "drain_waiter",
+        "state", "loop", "stream", "scope", "queue", "max_queue", "max_bytes", "big",
+        "waiter", "waiters", "status", "conn", "disconnect", "response_start", "__weakref__",
     )
 
-    def __init__(self, state: Any, settings: tuple, transport: Any, scope: dict,
-                 handshake: Handshake, client: Any, pending: bytes) -> None:
+    def __init__(self, state: Any, stream: WSStream, scope: dict, subprotocols: list,
+                 settings: tuple) -> None:
         self.state = state
         self.loop = state.loop
-        self.settings = settings
-        self.transport = transport
-        self.handshake = handshake
-        self.client = client
-        self.pending = pending
+        self.stream: WSStream | None = stream  # until the app's answer
         self.queue: deque = deque()
         self.max_queue = settings[1]
+        self.max_bytes = settings[0]
+        self.big = 0  # bytes of queued messages over _BIG
         self.waiter: asyncio.Future | None = None
+        self.waiters: list[asyncio.Future] | None = None  # more receive() calls at once
         self.status = _HANDSHAKE
         # Set by _accept; only read once status is _OPEN (typed for that case).
         self.conn: WSConnection = None  # type: ignore[assignment]
-        self.task: asyncio.Task | None = None
         self.disconnect: dict | None = None  # set once the socket is gone or closing
-        self.response_head: list | None = None
-        self.chunked = False
-        self.remaining: int | None = None
-        self.app_done = False
-        self.shutdown_asked = False
-        self.drain_waiter: asyncio.Future | None = None
-        http = scope["scheme"] == "https"
+        self.response_start: tuple | None = None
         self.scope = {
             "type": "websocket",
-            "asgi": ASGI_INFO,
+            # Fresh dicts per socket: an app that mutates them changes no other scope.
+            "asgi": {"version": "3.0", "spec_version": SPEC_VERSION},
             "http_version": scope["http_version"],
-            "scheme": "wss" if http else "ws",
+            "scheme": "wss" if scope["scheme"] == "https" else "ws",
             "server": scope["server"],
             "client": scope["client"],
             "root_path": scope["root_path"],
@@ -130,62 +101,21 @@ class WebSocketCycle:
             "raw_path": scope["raw_path"],
             "query_string": scope["query_string"],
             "headers": scope["headers"],
-            "subprotocols": handshake.subprotocols,
+            "subprotocols": subprotocols,
             "state": scope["state"],
-            "extensions": WS_EXTENSIONS,
+            "extensions": {"websocket.http.response": {}},
         }
         self.queue.append(_CONNECT)
+        stream.handler = self
 
     def start(self) -> None:
         state = self.state
-        state.connections.add(self)
-        task = self.task = self.loop.create_task(self.run(state.app))
+        state.active += 1  # released when the app ends (run)
+        task = self.loop.create_task(self.run(state.app))
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
 
-    # ------------------------------------------------ the transport, before the 101
-    # Until the app accepts, this object is the transport's protocol (so a client that
-    # goes away is noticed); from the 101 on, the WSConnection is.
-    def connection_made(self, transport: Any) -> None:  # pragma: no cover - set_protocol
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        # Frames sent before our 101: keep them for the WSConnection, but never more than
-        # one message's worth (then stop reading until the app decides).
-        self.pending += data
-        if len(self.pending) > min(self.settings[0] + 14, 1 << 20):
-            self.transport.pause_reading()
-
-    def eof_received(self) -> bool | None:
-        return None
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.state.connections.discard(self)
-        self.resume_writing()
-        if self.disconnect is None:
-            self.on_close(1006, "")
-
-    def pause_writing(self) -> None:
-        # Only an app's own HTTP response (websocket.http.response) is written before the
-        # 101; its streamed body waits on this like any response body.
-        self.drain_waiter = self.loop.create_future()
-
-    def resume_writing(self) -> None:
-        waiter, self.drain_waiter = self.drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    # ------------------------------------------------ the server's sweep (before the 101)
-    def check_timeouts(self, now: float) -> None:
-        pass
-
-    def shutdown(self) -> None:
-        self.shutdown_asked = True  # the app is still deciding; a 101 will close at once
-
-    def force_close(self) -> None:
-        self.transport.abort()
-
-    # ------------------------------------------------ fed by the WSConnection
+    # ------------------------------------------------ fed by the wire
     def on_message(self, data: Any) -> bool:
         message = {"type": "websocket.receive", "text": data} if data.__class__ is str \
             else {"type": "websocket.receive", "bytes": data}
@@ -196,6 +126,11 @@ class WebSocketCycle:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+            if self.waiters is not None:
+                self._wake_others()
+        if len(data) > _BIG:
+            self.big += len(data)
+            return self.big >= self.max_bytes or len(queue) >= self.max_queue
         return len(queue) >= self.max_queue
 
     def backlog(self) -> int:
@@ -210,25 +145,55 @@ class WebSocketCycle:
             self.waiter = None
             if not waiter.done():
                 waiter.set_result(None)
+            if self.waiters is not None:
+                self._wake_others()
+
+    def _wake_others(self) -> None:
+        waiters, self.waiters = self.waiters, None
+        for waiter in waiters or ():
+            if not waiter.done():
+                waiter.set_result(None)
 
     # ------------------------------------------------ the app's callables
     async def receive(self) -> dict:
         queue = self.queue
-        if not queue:
+        while not queue:
             if self.disconnect is not None:
                 return self.disconnect
-            waiter = self.waiter = self.loop.create_future()
+            # Several receive() calls may wait at once: each gets its own future, and every
+            # one is woken by a message or the disconnect (then looks again).
+            waiter = self.loop.create_future()
+            if self.waiter is None:
+                self.waiter = waiter
+            else:
+                if self.waiters is None:
+                    self.waiters = []
+                self.waiters.append(waiter)
             try:
                 await waiter
             finally:
-                self.waiter = None
-            if not queue:
-                return self.disconnect or {"type": "websocket.disconnect", "code": 1006, "reason": ""}
+                self._forget(waiter)
         message = queue.popleft()
+        if self.big:
+            data = message.get("bytes") or message.get("text") or b""
+            if len(data) > _BIG:
+                self.big -= len(data)
         conn = self.conn
-        if conn is not None and conn.paused and len(queue) < self.max_queue:
+        if conn is not None and conn.paused and len(queue) < self.max_queue and self.big < self.max_bytes:
             conn.resume()
         return message
+
+    def _forget(self, waiter: asyncio.Future) -> None:
+        """A receive() is done waiting (woken or cancelled): keep the others reachable."""
+        if self.waiter is waiter:
+            waiters = self.waiters
+            self.waiter = waiters.pop(0) if waiters else None
+            if not waiters:
+                self.waiters = None
+        elif self.waiters is not None and waiter in self.waiters:
+            self.waiters.remove(waiter)
+            if not self.waiters:
+                self.waiters = None
 
     async def send(self, message: dict) -> None:
         mtype = message["type"]
@@ -258,8 +223,10 @@ class WebSocketCycle:
             elif mtype == "websocket.close":
                 self.status = _DONE
                 self._log_access(403)
-                self._write_simple(403)
-                self.on_close(message.get("code") or 1000, message.get("reason") or "")
+                stream, self.stream = self.stream, None
+                stream.refuse(403)  # type: ignore[union-attr]
+                code = message.get("code")
+                self.on_close(code if type(code) is int else 1000, "")
             elif mtype == "websocket.http.response.start":
                 self._response_start(message)
             else:
@@ -269,13 +236,11 @@ class WebSocketCycle:
             return
         if status == _OPEN:
             if mtype == "websocket.close":
+                code, reason = _close_args(message)
                 conn = self.conn
-                code = message.get("code")
-                code = 1000 if code is None else code
-                reason = message.get("reason") or ""
-                self.status = _CLOSED_BY_APP
                 if conn.is_open and self.disconnect is None:
                     conn.close(code, reason)
+                self.status = _CLOSED_BY_APP  # only once the Close is on its way
                 self.on_close(code, reason)
                 return
             if mtype == "websocket.send":
@@ -289,152 +254,126 @@ class WebSocketCycle:
         raise RuntimeError(f"unexpected ASGI message {mtype!r} "
                            f"({'after the response' if status == _DONE else 'in this state'})")
 
-    # ------------------------------------------------ accept, refuse, respond
+    # ------------------------------------------------ accept, respond
     def _accept(self, message: dict) -> None:
-        state = self.state
-        transport = self.transport
-        settings = self.settings
-        head = self.handshake.response_head(message.get("subprotocol"),
-                                            list(message.get("headers") or ()),
-                                            state.default_headers)
+        stream = self.stream
+        conn = stream.accept(message.get("subprotocol"),  # type: ignore[union-attr]
+                             list(message.get("headers") or ()))
+        self.conn = conn
+        self.stream = None
         self.status = _OPEN
-        conn = self.conn = WSConnection(state, transport, self, self.handshake.extensions,
-                                        settings[0], settings[2], settings[3], self.client)
-        self.handshake = None  # type: ignore[assignment]  # free what only the 101 needed
-        transport.write(head)
-        state.connections.discard(self)
-        transport.set_protocol(conn)
-        pending, self.pending = self.pending, b""
-        conn.start(pending)
-        if not transport.is_closing():
-            try:
-                transport.resume_reading()
-            except RuntimeError:  # pragma: no cover
-                pass
-        if self.shutdown_asked or state.shutting_down:
-            conn.shutdown()
-        if state.access_log:
-            self._log_access(101)
+        self._log_access(101)
 
     def _log_access(self, status: int) -> None:
         if self.state.access_log:
             access_logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
-
-    def _write_simple(self, status: int) -> None:
-        body = reason_phrase(status).encode()
-        transport = self.transport
-        if not transport.is_closing():
-            transport.write(b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                            b"connection: close\r\n%b\r\n%b"
-                            % (STATUS_LINES.get(status) or status_line(status), len(body),
-                               self.state.default_headers, body))
-            transport.close()
 
     def _response_start(self, message: dict) -> None:
         status = message["status"]
         if type(status) is not int or not 200 <= status <= 999:
             raise RuntimeError(f"invalid status {status!r} for websocket.http.response.start")
         self.status = _RESPONSE
-        self.response_head = [status, list(message.get("headers") or ())]
+        self.response_start = (status, list(message.get("headers") or ()))
         self._log_access(status)
 
     async def _response_body(self, message: dict) -> None:
         body = message.get("body", b"")
         more = message.get("more_body", False)
-        transport = self.transport
-        if self.disconnect is not None or transport.is_closing():
+        stream = self.stream
+        if self.disconnect is not None or stream is None:
             raise ClientDisconnected("client went away")
-        if self.response_head is not None:
-            status, headers = self.response_head
-            self.response_head = None
-            parts = [STATUS_LINES.get(status) or status_line(status)]
-            names = set()
-            length = None
-            for name, value in headers:
-                name = bytes(name).lower()
-                value = bytes(value)
-                check_header(name, value)
-                if name == b"transfer-encoding" or name == b"connection":
-                    continue  # we frame the body and close after it
-                if name == b"content-length":
-                    length = int(value)
-                names.add(name)
-                parts += [name, b": ", value, b"\r\n"]
-            if length is None:
-                if more:
-                    self.chunked = True
-                    parts.append(b"transfer-encoding: chunked\r\n")
-                else:
-                    parts.append(b"content-length: %d\r\n" % len(body))
-            else:
-                self.remaining = length
-            parts.append(b"connection: close\r\n")
-            parts.append(filter_defaults(self.state.default_headers, names))
-            parts.append(b"\r\n")
-            transport.write(b"".join(parts))
-        if self.chunked:
-            if body:
-                transport.write(b"%x\r\n%b\r\n" % (len(body), body))
-            if not more:
-                transport.write(b"0\r\n\r\n")
+        start = self.response_start
+        if start is not None:
+            self.response_start = None
+            stream.deny(start[0], start[1], body, more)
         else:
-            if self.remaining is not None:
-                self.remaining -= len(body)
-                if self.remaining < 0:
-                    transport.abort()
-                    raise RuntimeError("response body longer than its Content-Length")
-            if body:
-                transport.write(body)
+            stream.deny_body(body, more)
         if not more:
             self.status = _DONE
+            self.stream = None
             self.on_close(1000, "")
-            transport.close()
-        elif self.drain_waiter is not None:
-            await self.drain_waiter
+        else:
+            await stream.drain()
 
     # ------------------------------------------------ the task
     async def run(self, app: Callable) -> None:
+        code = 1011
         try:
             result = await app(self.scope, self.receive, self.send)
         except ClientDisconnected:
-            logger.debug("WebSocket client went away")
+            logger.debug("WebSocket client %s went away", _client(self.scope))
         except asyncio.CancelledError:
-            self._abandon(1001)
+            code = 1001  # the graceful drain ran out of time
         except BaseException as exc:  # noqa: BLE001 - the app's errors must not kill the worker
-            logger.error("Exception in ASGI application", exc_info=exc)
-            self._abandon(1011)
-            if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-                raise
+            # SystemExit and KeyboardInterrupt too: an app error, never the server's exit.
+            if _caused_by_client(exc):
+                logger.debug("WebSocket client %s went away; the app ended with %r",
+                             _client(self.scope), exc)
+            else:
+                logger.error("Exception in ASGI application", exc_info=exc)
         else:
+            code = 1000
             if result is not None:
                 logger.error("ASGI callable returned %r instead of None", result)
             if self.status == _HANDSHAKE:
                 logger.error("ASGI app returned without accepting or refusing the WebSocket")
-                self._abandon(1000)
-            elif self.status == _OPEN:
-                conn = self.conn
-                if conn.is_open and self.disconnect is None:
-                    conn.close(1000, "")  # the app is done with it (§7.1.2)
-                self.on_close(1000, "")
             elif self.status == _RESPONSE:
                 logger.error("ASGI app returned without completing its HTTP response")
-                self.transport.abort()
         finally:
-            self.app_done = True
+            self.state.active -= 1
+            self._end(code)
 
-    def _abandon(self, code: int) -> None:
-        """The app failed: 500 before any answer, close ``code`` once open, abort midway."""
+    def _end(self, code: int) -> None:
+        """The app is done: whatever the state, the socket gets closed (500 before any
+        answer, an abort midway through a response, a Close with ``code`` once open)."""
         status = self.status
         self.status = _DONE
-        if status == _HANDSHAKE:
-            self._write_simple(500)
-        elif status == _OPEN:
-            conn = self.conn
-            if conn.is_open and self.disconnect is None:
-                conn.close(code, "")
-        elif status == _RESPONSE:
-            self.transport.abort()
-        self.on_close(code if status == _OPEN else 1006, "")
+        stream = self.stream
+        if stream is not None:
+            self.stream = None
+            if status == _HANDSHAKE:
+                stream.refuse(500)
+            else:
+                stream.abort()
+        conn = self.conn
+        if conn is not None and conn.is_open:
+            conn.close(code, "")  # the app is done with it (§7.1.2)
+        self.on_close(code if conn is not None else 1006, "")
+
+
+def _close_args(message: dict) -> tuple[int, str]:
+    """The code and reason of a ``websocket.close``, made sendable: any reason string is
+    allowed by the spec (cut to fit, §5.5); a code RFC 6455 §7.4 reserves becomes 1011."""
+    code = message.get("code")
+    if code is None:
+        code = 1000
+    elif not sendable_close_code(code):
+        logger.warning("websocket.close with code %r, which may not be sent (RFC 6455 §7.4); "
+                       "closing with 1011", code)
+        code = 1011
+    reason = message.get("reason")
+    if reason is None:
+        reason = ""
+    elif reason.__class__ is not str:
+        logger.warning("websocket.close with a reason that is not a string (%s); sent without",
+                       type(reason).__name__)
+        reason = ""
+    else:
+        reason = fit_reason(reason)
+    return code, reason
+
+
+def _caused_by_client(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from a send() to a client that had gone (frameworks re-raise
+    it as their own, e.g. Starlette's WebSocketDisconnect from an OSError)."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return False
+        if isinstance(seen, ClientDisconnected):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _client(scope: dict) -> str:

@@ -26,7 +26,14 @@ queue is full: we stop parsing, keep the unparsed bytes and pause reading until 
 ``resume``. Writes: ``pause_writing`` / ``drain`` make the app's ``send`` wait.
 
 Timeouts are not timers: ``check_timeouts`` (the server's once-a-second sweep) sends pings,
-closes dead peers (1011) and aborts sockets whose closing handshake did not finish.
+closes dead peers (1011), aborts sockets whose closing handshake did not finish, and aborts
+sockets whose client accepted no bytes for ``--write-timeout`` while output waited. The ping
+timeout holds in every state: a Pong, bytes arriving while we hold reading back (read ahead
+into a bounded buffer, which is scanned for the Pong), or bytes leaving our write buffer all
+prove the peer alive; silence does not.
+
+Lifetime: once the transport is gone the connection drops its handler (the ASGI cycle), so
+the two never form a reference cycle that only the cyclic GC could free.
 This module knows nothing about ASGI.
 """
 from __future__ import annotations
@@ -55,7 +62,8 @@ except ImportError:  # pragma: no cover - pure-Python websockets build
 from .errors import ProtocolError
 from .flow import FlowControl
 
-__all__ = ["HandshakeError", "Handshake", "negotiate", "WSConnection", "CLOSE_TIMEOUT"]
+__all__ = ["HandshakeError", "Handshake", "negotiate", "WSConnection", "CLOSE_TIMEOUT",
+           "sendable_close_code", "fit_reason", "Handler", "WSStream"]
 
 logger = logging.getLogger("gannet.error")
 # websockets logs every connection's open/close at INFO; keep that out of our log.
@@ -72,6 +80,31 @@ _pack_medium = struct.Struct("!BBH").pack
 _pack_long = struct.Struct("!BBQ").pack
 _unpack_medium = struct.Struct("!H").unpack_from
 _unpack_long = struct.Struct("!Q").unpack_from
+# While we hold reading back and a Pong is due, read ahead at most this much to find it.
+PEEK_LIMIT = 65536
+# Close codes an endpoint may send (RFC 6455 §7.4.1, §7.4.2, and the IANA registry):
+# 1004-1006 and 1015 are reserved, 1016-2999 belong to future revisions of the protocol.
+_SENDABLE_CODES = frozenset((1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012,
+                             1013, 1014))
+
+
+def sendable_close_code(code: Any) -> bool:
+    """Whether ``code`` may go in a Close frame we send (RFC 6455 §7.4)."""
+    return type(code) is int and (code in _SENDABLE_CODES or 3000 <= code <= 4999)
+
+
+def fit_reason(reason: str) -> str:
+    """``reason`` cut to the 123 bytes a Close frame has room for (§5.5: control frame
+    payloads are at most 125 bytes, two of them the code), on a UTF-8 character boundary."""
+    try:
+        raw = reason.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates are not UTF-8 (§5.5.1): dropped
+        raw = reason.encode("utf-8", "surrogatepass").decode("utf-8", "ignore").encode("utf-8")
+    else:
+        if len(raw) <= 123:
+            return reason
+    # "ignore" drops the character cut in half at the end, if any.
+    return raw[:123].decode("utf-8", "ignore")
 
 
 # ====================================================================== the handshake
@@ -197,11 +230,43 @@ def negotiate(headers: list[tuple[bytes, bytes]], http_version: str, deflate: bo
 
 # ====================================================================== the connection
 class Handler(TypingProtocol):
-    """What a WSConnection reports to (the ASGI cycle)."""
+    """What a WSConnection (or a handshake stream) reports to: the ASGI cycle."""
 
     def on_message(self, data: Any) -> bool: ...  # str or bytes; True = queue full
     def backlog(self) -> int: ...  # messages the app has not taken yet
     def on_close(self, code: int, reason: str) -> None: ...
+
+
+class WSStream(TypingProtocol):
+    """A WebSocket handshake waiting for the app's answer, on whatever wire carries it
+    (HTTP/1.1 Upgrade today: ``ws_h1.H1Handshake``; HTTP/2 extended CONNECT, RFC 8441,
+    later). The ASGI cycle drives only these operations, never a transport."""
+
+    handler: Handler
+
+    def accept(self, subprotocol: str | None, headers: list) -> "WSConnection":
+        """Answer yes (the 101 on HTTP/1.1); the returned connection carries messages."""
+        ...
+
+    def refuse(self, status: int) -> None:
+        """Answer no with a plain ``status`` response (or drop a response already begun)."""
+        ...
+
+    def deny(self, status: int, headers: list, body: bytes, more: bool) -> None:
+        """Answer with an HTTP response instead; ``more``: body messages follow."""
+        ...
+
+    def deny_body(self, body: bytes, more: bool) -> None:
+        """More of that response's body; the last one (``more`` False) ends the stream."""
+        ...
+
+    async def drain(self) -> None:
+        """Wait while the client's buffer is full."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the stream (a broken response: the client must not take it as whole)."""
+        ...
 
 
 class WSConnection(FlowControl, asyncio.Protocol):
@@ -213,7 +278,7 @@ class WSConnection(FlowControl, asyncio.Protocol):
         "paused", "reading_paused", "write_paused", "drain_waiters",
         "fragments", "fragment_text", "decoder", "notified", "lost",
         "close_deadline", "ping_interval", "ping_timeout", "next_ping", "ping_payload",
-        "ping_sent", "client", "deferred", "needed",
+        "ping_sent", "client", "deferred", "needed", "stall_since", "stall_size",
     )
 
     def __init__(self, state: Any, transport: Any, handler: Handler, extensions: list,
@@ -247,6 +312,8 @@ class WSConnection(FlowControl, asyncio.Protocol):
         self.ping_payload: bytes | None = None
         self.ping_sent = 0.0
         self.client = client
+        self.stall_since: float | None = None  # the sweep that saw output waiting, unmoved
+        self.stall_size = 0
 
     def start(self, pending: bytes) -> None:
         self.state.connections.add(self)
@@ -272,6 +339,9 @@ class WSConnection(FlowControl, asyncio.Protocol):
             else:
                 self.handler.on_close(1006, "")
         self._wake_drain()
+        # Nothing reaches the handler once the socket is gone: drop it, so the cycle and
+        # this connection do not keep each other alive (freed by refcount, not the GC).
+        self.handler = _GONE
 
     def eof_received(self) -> bool | None:
         # A TCP close without a Close frame: §7.1.5 "abnormal closure" (1006).
@@ -296,6 +366,8 @@ class WSConnection(FlowControl, asyncio.Protocol):
             self.buffer = b""
         if self.paused:
             self.buffer = data
+            if not self.reading_paused:  # reading ahead for a Pong (check_timeouts)
+                self._peeked(data)
             return
         ws = self.ws
         if ws.state is not OPEN or self.notified:
@@ -487,9 +559,24 @@ class WSConnection(FlowControl, asyncio.Protocol):
             self.reading_paused = True
             self.transport.pause_reading()
 
+    def _peek(self) -> None:
+        """A Pong is due while we hold reading back (the app is not taking messages): read
+        ahead, bounded, so the Pong behind the messages can be seen (``_peeked``)."""
+        if self.reading_paused and len(self.buffer) < PEEK_LIMIT and not self.lost:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    def _peeked(self, data: Any) -> None:
+        """Bytes read ahead while paused: the Pong among them, or as much as we read ahead
+        (the peer is evidently there, its Pong further on), counts as an answer."""
+        if len(data) >= PEEK_LIMIT or _pong_in(data, self.ping_payload):
+            self.ping_payload = None
+            self.reading_paused = True
+            self.transport.pause_reading()
+
     def resume(self) -> None:
         """The handler's queue has room again: parse what we kept, then read again."""
-        if not self.paused:
+        if not self.paused or self.lost:
             return
         if self.deferred:
             if self.handler.backlog():
@@ -582,19 +669,39 @@ class WSConnection(FlowControl, asyncio.Protocol):
         if self.deferred:  # the app is not reading: fail the doomed frame now
             self.deferred = False
             self.resume()
+        alive = False
+        if self.write_paused:
+            # Output waits on the client. Bytes leaving the buffer since the last sweep
+            # prove it alive; none for --write-timeout seconds and it is dropped.
+            size = self.transport.get_write_buffer_size()
+            if self.stall_since is None or size < self.stall_size:
+                alive = self.stall_since is not None
+                self.stall_since = now
+                self.stall_size = size
+            elif now - self.stall_since >= self.state.write_timeout:
+                logger.info("WebSocket from %s: the client accepted no data for %.0fs "
+                            "(--write-timeout); closing", _peer(self.client), now - self.stall_since)
+                self.transport.abort()
+                return
+        elif self.stall_since is not None:
+            self.stall_since = None
         if self.close_deadline is not None:
             if now >= self.close_deadline:
                 logger.info("WebSocket from %s: closing handshake timed out", _peer(self.client))
                 self.transport.abort()
             return
-        if self.next_ping is None or self.reading_paused:
-            return  # while we hold reading back, a missing Pong is our fault, not theirs
+        if self.next_ping is None:
+            return
         if self.ping_payload is not None:
-            if self.ping_timeout is not None and now - self.ping_sent > self.ping_timeout:
+            if alive:
+                self.ping_sent = now  # its TCP takes our bytes: the Pong is queued behind them
+            elif self.ping_timeout is not None and now - self.ping_sent > self.ping_timeout:
                 logger.info("WebSocket from %s: no Pong within %.0fs; closing",
                             _peer(self.client), self.ping_timeout)
                 self.fail(1011, "keepalive ping timeout")
                 self.close_deadline = now + 1.0  # a dead peer will not read our Close
+            elif self.paused:
+                self._peek()
             return
         if now >= self.next_ping:
             self.ping_payload = os.urandom(4)
@@ -602,6 +709,8 @@ class WSConnection(FlowControl, asyncio.Protocol):
             self.next_ping = now + self.ping_interval  # type: ignore[operator]
             self.ws.send_ping(self.ping_payload)
             self._flush()
+            if self.paused:
+                self._peek()
 
     def shutdown(self) -> None:
         """Graceful drain: close with 1001 Going Away (§7.4.1) and tell the handler."""
@@ -614,6 +723,56 @@ class WSConnection(FlowControl, asyncio.Protocol):
     def force_close(self) -> None:
         if not self.lost:
             self.transport.abort()
+
+
+class _Gone:
+    """The handler of a connection whose socket is gone: nothing more to report."""
+
+    __slots__ = ()
+
+    def on_message(self, data: Any) -> bool:
+        return True
+
+    def backlog(self) -> int:
+        return 0
+
+    def on_close(self, code: int, reason: str) -> None:
+        pass
+
+
+_GONE = _Gone()
+
+
+def _pong_in(data: Any, payload: bytes | None) -> bool:
+    """Whether the client frames at the start of ``data`` (a frame boundary) include a Pong
+    carrying ``payload``; stops at the first incomplete frame."""
+    if payload is None:
+        return True
+    pos = 0
+    size = len(data)
+    while size - pos >= 6:
+        b1 = data[pos + 1]
+        if not b1 & 0x80:
+            return False  # unmasked: websockets fails it once parsed
+        length = b1 & 0x7F
+        head = pos + 6
+        if length == 126:
+            if size - pos < 8:
+                return False
+            length = _unpack_medium(data, pos + 2)[0]
+            head = pos + 8
+        elif length == 127:
+            if size - pos < 14:
+                return False
+            length = _unpack_long(data, pos + 2)[0]
+            head = pos + 14
+        end = head + length
+        if end > size:
+            return False
+        if data[pos] & 0x0F == 0x0A and apply_mask(data[head:end], data[head - 4:head]) == payload:
+            return True
+        pos = end
+    return False
 
 
 def _peer(client: Any) -> str:
