@@ -165,17 +165,41 @@ def check_status(status: Any) -> int:
     return code
 
 
+# PEP 3333 "Hop-by-hop features": these are the server's business; an app that sends one
+# is in error (wsgiref.validate asserts, gunicorn answers 500). RFC 9110 §7.6.1.
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
+                         "proxy-authorization", "te", "trailers", "transfer-encoding",
+                         "upgrade"})
+# Names already checked, with their latin-1 bytes: apps repeat a handful of names, so a
+# name costs one dict lookup (cheaper than the encode it replaces). Bounded.
+_NAMES: dict[str, bytes] = {}
+
+
+def _encode_name(name: Any) -> bytes:
+    if type(name) is not str:
+        raise TypeError("header name is not a str")
+    if name.lower() in _HOP_BY_HOP:
+        raise InvalidResponse(f"hop-by-hop header {name!r} is not allowed from a WSGI "
+                              f"application (PEP 3333); the server manages the connection")
+    encoded = name.encode("latin-1")
+    if len(_NAMES) < _CACHE_MAX:
+        _NAMES[name] = encoded
+    return encoded
+
+
 def encode_headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
     """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs.
 
     Refuses (InvalidResponse, so the app learns at start_response and the client gets a
-    500) wrong types, non-latin-1 text and CR/LF/NUL in values. Names are checked to be
-    tokens by h1 when it writes the head, which also re-checks the whole head for CR/LF/NUL.
+    500) wrong types, non-latin-1 text, CR/LF/NUL in values and hop-by-hop fields. Names
+    are checked to be tokens by h1 when it writes the head, which also re-checks the whole
+    head for CR/LF/NUL.
     """
     if type(headers) is not list:
         raise InvalidResponse(f"headers must be a list, not {type(headers).__name__}")
     out: list[tuple[bytes, bytes]] = []
     append = out.append
+    names = _NAMES
     try:
         for name, value in headers:
             encoded = value.encode("latin-1")
@@ -183,7 +207,7 @@ def encode_headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
             # (or a non-printable latin-1 letter) takes the precise look.
             if not value.isprintable() and ("\n" in value or "\r" in value or "\0" in value):
                 raise InvalidResponse(f"header {name!r} has a control character in its value")
-            append((name.encode("latin-1"), encoded))
+            append((names.get(name) or _encode_name(name), encoded))
     except InvalidResponse:
         raise
     except UnicodeEncodeError as exc:

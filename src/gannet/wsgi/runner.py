@@ -19,15 +19,20 @@ deque append, one worker run, one message and one transport write.
 
 Streaming responses (generators, ``write()``, file-likes read in blocks) post each block as
 it comes (PEP 3333: blocks are never held back). Flow control: after every half
-``--wsgi-write-buffer`` of output the worker takes a per-response lock and posts a "sync"
-message; the loop releases it once that point has been written and the transport is below
-its high-water mark. So a worker runs at most one window ahead of the last drained sync,
-and blocks only when *its* client does not read. Memory per connection is bounded by
-``--wsgi-write-buffer`` plus the transport's high-water mark (64 KiB) plus the largest
-single block the app yields. Request bodies together cost at most ``--wsgi-body-buffer`` of memory
-(the rest is on disk, see cycle.py). With ``--threads N`` the most memory WSGI responses
-in flight can hold is therefore about N × (wsgi-write-buffer + 64 KiB) beyond what the
-apps themselves allocate.
+``--wsgi-write-buffer`` of output the worker posts a "sync" message; the loop reports it
+drained once that point has been written and the transport is below its high-water mark.
+A worker runs at most one half window ahead of the last drained sync. When its client
+falls further behind, the *iteration* parks — the iterator and where it was stay on a
+``_Response`` object — and the thread goes back to the pool; once the client drains, the
+loop re-queues the parked iteration and any worker resumes it. So a client that does not
+read never holds a thread. The exception is the legacy ``write()`` callable, which runs
+inside the app's own stack and cannot be parked: it waits, until the client drains or the
+response ends (disconnect, abort, ``--write-timeout``), and then raises ``ClientGone``.
+
+Memory per connection is bounded by ``--wsgi-write-buffer`` plus the transport's
+high-water mark (64 KiB) plus the largest single block the app yields; a parked response
+keeps that much until its client reads or the write timeout aborts it. Request bodies
+together cost at most ``--wsgi-body-buffer`` of memory (the rest is on disk, see cycle.py).
 
 ``wsgi.file_wrapper`` around a regular file is not read by the worker at all: the worker
 hands the file to the loop, which sends it with ``os.sendfile`` (h1's zero-copy path), and
@@ -37,6 +42,9 @@ Errors: before the head was handed over, a 500 (the reason logged); after, the
 connection is aborted. ``close()`` on the app's iterable is always called, on the worker,
 before the request counts as done (``cycle_done``), so a graceful shutdown, which waits
 for ``state.active`` to reach 0, waits for running WSGI calls and their ``close()``.
+A parked response whose client goes is resumed once more, sees the disconnect and is
+closed the same way. At exit ``close()`` waits a bounded time for the threads as a whole
+and closes what is still parked.
 """
 from __future__ import annotations
 
@@ -46,6 +54,7 @@ import os
 import queue
 import stat
 import threading
+import time
 from collections import deque
 from typing import Any, Callable
 
@@ -69,8 +78,11 @@ _BLOCK = 2       # (op, cycle, block)
 _END = 3         # (op, cycle): end of body; request done
 _DONE = 4        # (op, cycle): request done, nothing more to write
 _ERROR = 5       # (op, cycle): 500 if the head is not out yet, else abort; request done
-_SYNC = 6        # (op, cycle, lock): release lock once the client drained this far
+_SYNC = 6        # (op, cycle, response): response.drained() once the client drained this far
 _SENDFILE = 7    # (op, cycle, status, headers, file, offset, count, result)
+
+_PARKED = object()  # an iteration stopped until its client drains (see _Response)
+_CLOSE_DEADLINE = 1.0  # seconds close() waits for all the workers together
 
 
 class ClientGone(ConnectionResetError):
@@ -108,10 +120,12 @@ class WSGIRunner:
         self.scheduled = False
         self.closed = False
         self.tasks: set[asyncio.Task] = set()
+        # Responses whose iteration is parked until their client drains (see _Response).
+        self.parked: set[_Response] = set()
         self.half_window = max(config.wsgi_write_buffer // 2, 1)
-        multiprocess = int(getattr(config, "workers", 1) or 1) > 1
-        self.workers = [_Worker(self, i, config.threads > 1, multiprocess)
-                        for i in range(config.threads)]
+        self.multithread = config.threads > 1
+        self.multiprocess = int(getattr(config, "workers", 1) or 1) > 1
+        self.workers = [_Worker(self, i) for i in range(config.threads)]
         for worker in self.workers:
             worker.thread.start()
 
@@ -186,10 +200,10 @@ class WSGIRunner:
                             self.failed(cycle, exc)
                 elif op == _SYNC:
                     conn = cycle.conn
-                    if conn.write_paused and not cycle.disconnected:
-                        self._spawn(self._release_after_drain(conn, message[2]))
+                    if conn.write_paused and not (cycle.disconnected or cycle.complete):
+                        self._spawn(self._drained_after_drain(conn, cycle, message[2]))
                     else:
-                        message[2].release()
+                        message[2].drained(cycle)
                 elif op == _HEAD:
                     if not (cycle.disconnected or cycle.complete):
                         cycle.status = message[2]
@@ -243,11 +257,13 @@ class WSGIRunner:
         task.add_done_callback(self.tasks.discard)
         return task
 
-    async def _release_after_drain(self, conn: Any, lock: threading.Lock) -> None:
+    async def _drained_after_drain(self, conn: Any, cycle: WSGICycle, response: "_Response") -> None:
+        # drain() returns when the transport goes below its low-water mark, or at once
+        # when the connection is lost (a disconnect, an abort, the write timeout).
         try:
             await conn.drain()
         finally:
-            lock.release()
+            response.drained(cycle)
 
     async def _sendfile(self, cycle: WSGICycle, file: Any, offset: int, count: int,
                         result: Any) -> None:
@@ -273,14 +289,44 @@ class WSGIRunner:
                 self.submit((cycle, result))
 
     def close(self) -> None:
-        """Stop the workers (at shutdown, after the drain waited for running calls)."""
+        """Stop the workers (at shutdown, after the drain waited for running calls).
+
+        Bounded as a whole by ``_CLOSE_DEADLINE``, not per thread: a thread stuck in the
+        app cannot be killed, and the graceful timeout has already been spent waiting for
+        it. The threads are daemons, so the process exits without them."""
         if self.closed:
             return
         self.closed = True
         for worker in self.workers:
             worker.wakeup.put(False)
+        deadline = time.monotonic() + _CLOSE_DEADLINE
         for worker in self.workers:
-            worker.thread.join(timeout=1.0)
+            worker.thread.join(timeout=max(deadline - time.monotonic(), 0.0))
+        stuck = sum(1 for worker in self.workers if worker.thread.is_alive())
+        if stuck:
+            logger.warning("%d WSGI thread(s) still running the app at exit were abandoned", stuck)
+        # Responses parked (or re-queued) when the workers stopped: close their iterables
+        # here, since no worker is left to resume them.
+        leftovers: dict[int, _Response] = {}
+        while True:
+            try:
+                item = self.work.popleft()
+            except IndexError:
+                break
+            if type(item) is _Response:
+                leftovers[id(item)] = item
+            elif type(item) is tuple:
+                _close(item[1])
+            else:
+                item.release_body()
+        for response in list(self.parked):
+            with response.mutex:
+                if response.parked:
+                    response.parked = False
+                    leftovers[id(response)] = response
+        self.parked.clear()
+        for response in leftovers.values():
+            response.abandon()
 
 
 def _close(result: Any) -> None:
@@ -293,26 +339,14 @@ def _close(result: Any) -> None:
 
 
 class _Worker:
-    """One pool thread. It serves one request at a time, so the per-request state lives
-    on the worker and ``start_response``/``write`` are bound once, not per request."""
+    """One pool thread. It produces one response at a time through its ``_Response``
+    (reused request after request, so ``start_response``/``write`` are bound once, not per
+    request); when that response is parked, the worker takes a fresh one and moves on."""
 
-    def __init__(self, runner: WSGIRunner, index: int, multithread: bool,
-                 multiprocess: bool) -> None:
+    def __init__(self, runner: WSGIRunner, index: int) -> None:
         self.runner = runner
-        self.app = runner.app
         self.post = runner.post
-        self.half_window = runner.half_window
-        state = runner.state
-        base = base_environ(ErrorStream(), multithread, multiprocess, FileWrapper)
-        self.builder = EnvironBuilder(base, state.raw_root_path)
-        self.start_response_bound = self.start_response
-        self.write_bound = self.write
-        self.cycle: Any = None
-        self.code = 0
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.head_posted = False
-        self.window = 0
-        self.flow: threading.Lock | None = None
+        self.response = _Response(runner)
         self.wakeup: queue.SimpleQueue = queue.SimpleQueue()
         self.thread = threading.Thread(target=self.run, name=f"gannet-wsgi-{index}", daemon=True)
 
@@ -321,7 +355,6 @@ class _Worker:
         work = runner.work
         sleepers = runner.sleepers
         wakeup = self.wakeup
-        handle = self.handle
         while True:
             try:
                 item = work.popleft()
@@ -341,26 +374,79 @@ class _Worker:
                 continue
             if work and not runner.waking:
                 runner.wake_one()  # more is queued: someone else takes it while we run
-            if type(item) is tuple:  # a close() deferred until sendfile finished
-                _close(item[1])
-                self.post((_DONE, item[0]))
-                continue
+            kind = type(item)
             try:
-                handle(item)
+                if kind is tuple:  # a close() deferred until sendfile finished
+                    _close(item[1])
+                    self.post((_DONE, item[0]))
+                elif kind is _Response:  # a parked response whose client drained
+                    item.resume()
+                elif self.response.handle(item):
+                    # Parked: that response object now belongs to its iteration, which
+                    # any worker resumes later; this one goes on with a fresh one.
+                    self.response = _Response(runner)
             except BaseException:  # noqa: BLE001 - the pool must survive anything
                 logger.exception("internal error in a WSGI worker")
-                self.post((_ERROR, item))
+                cycle = item[0] if kind is tuple else item.cycle if kind is _Response else item
+                if cycle is not None:
+                    self.post((_ERROR, cycle))
 
-    def handle(self, cycle: WSGICycle) -> None:
+
+class _Response:
+    """The response one worker is producing: the app's callables, where the iteration is,
+    and the flow-control handshake with the loop.
+
+    Flow control. After every half ``--wsgi-write-buffer`` of output the producer posts a
+    "sync" for its cycle (``sync_cycle``); the loop calls ``drained`` once that point is
+    written and the transport is below its high-water mark. At the next half window, if
+    that sync is still outstanding, an iteration *parks* (``handle``/``resume`` return
+    True, the worker goes back to the pool) and ``drained`` re-queues this object, which
+    any worker resumes. The legacy ``write()`` cannot park (the app's stack is in the
+    way): it waits, bounded by the response's end (disconnect, abort, write timeout).
+    ``mutex`` orders the producer's "park or go on" against the loop's "drained"; it is
+    taken twice per half window of streamed output, never for a one-block response.
+    """
+
+    __slots__ = ("runner", "app", "post", "half_window", "builder", "start_response_bound",
+                 "write_bound", "cycle", "code", "headers", "head_posted", "complete",
+                 "window", "result", "blocks", "sync_cycle", "parked", "blocker", "mutex",
+                 "__weakref__")
+
+    def __init__(self, runner: WSGIRunner) -> None:
+        self.runner = runner
+        self.app = runner.app
+        self.post = runner.post
+        self.half_window = runner.half_window
+        base = base_environ(ErrorStream(), runner.multithread, runner.multiprocess, FileWrapper)
+        self.builder = EnvironBuilder(base, runner.state.raw_root_path)
+        self.start_response_bound = self.start_response
+        self.write_bound = self.write
+        self.cycle: Any = None
+        self.code = 0
+        self.headers: tuple[tuple[bytes, bytes], ...] = ()
+        self.head_posted = False
+        self.complete = False  # one block carried the whole declared Content-Length
+        self.window = 0
+        self.result: Any = None
+        self.blocks: Any = None  # the iterator being walked; kept across a park
+        self.sync_cycle: Any = None  # the cycle whose last sync the loop has not drained
+        self.parked = False
+        self.blocker: threading.Lock | None = None  # write() waiting for a drain
+        self.mutex = threading.Lock()
+
+    # ------------------------------------------------------------ worker thread
+    def handle(self, cycle: WSGICycle) -> bool:
+        """Run the app for ``cycle``; True when the response parked (see the class doc)."""
         self.cycle = cycle
         self.code = 0
         self.head_posted = False
+        self.complete = False
         self.window = 0
-        self.flow = None
         if cycle.disconnected:  # the client left while the request waited for a thread
             cycle.release_body()
+            self.cycle = None
             self.post((_DONE, cycle))
-            return
+            return False
         result: Any = None
         try:
             environ = self.builder.build(cycle)
@@ -369,30 +455,64 @@ class _Worker:
                 body = result[0]  # the common case: one message, one write
                 if type(body) is not bytes:
                     body = _as_bytes(body)
-                final: tuple | None = (_FULL, cycle, self.code, self.headers, body, True)
+                final: Any = (_FULL, cycle, self.code, self.headers, body, True)
             else:
+                self.result = result
                 final = self.iterate(cycle, result)
-        except ClientGone:
-            logger.debug("client went away before the WSGI response was sent")
-            final = (_DONE, cycle)
-        except InvalidResponse as exc:
+                if final is _PARKED:
+                    return True
+        except BaseException as exc:  # noqa: BLE001 - the app's errors must not kill the pool
+            final = self.failure(cycle, exc)
+        self.finish(cycle, result, final)
+        return False
+
+    def resume(self) -> bool:
+        """Go on with a parked iteration (on whichever worker took it); True if it parked again."""
+        self.runner.parked.discard(self)
+        cycle = self.cycle
+        try:
+            if cycle.disconnected:
+                raise ClientGone("client disconnected")
+            if self.sync(cycle, True):  # the sync deferred by the park
+                return self.park()
+            final = self.pump(cycle)
+            if final is _PARKED:
+                return True
+        except BaseException as exc:  # noqa: BLE001
+            final = self.failure(cycle, exc)
+        self.finish(cycle, self.result, final)
+        return False
+
+    def failure(self, cycle: WSGICycle, exc: BaseException) -> tuple:
+        if isinstance(exc, ClientGone):
+            logger.debug("WSGI response to %s %s aborted: the client went away or stopped "
+                         "reading; the app's iterable is closed",
+                         cycle.scope["method"], cycle.scope["path"])
+            return (_DONE, cycle)
+        if isinstance(exc, InvalidResponse):
             logger.error("Invalid response from WSGI application for %s %s: %s",
                          cycle.scope["method"], cycle.scope["path"], exc)
-            final = (_ERROR, cycle)
-        except BaseException as exc:  # noqa: BLE001 - the app's errors must not kill the pool
-            if cycle.disconnected and isinstance(exc, OSError):
-                logger.debug("WSGI app failed after the client went away: %r", exc)
-            else:
-                logger.error("Exception in WSGI application", exc_info=exc)
-            final = (_ERROR, cycle)
+        elif cycle.disconnected and isinstance(exc, OSError):
+            logger.debug("WSGI app failed after the client went away: %r", exc)
+        else:
+            logger.error("Exception in WSGI application", exc_info=exc)
+        return (_ERROR, cycle)
+
+    def finish(self, cycle: WSGICycle, result: Any, final: Any) -> None:
         if final is not None and result is not None and type(result) is not list:
             _close(result)  # PEP 3333: always, also on errors and disconnects
         cycle.release_body()
         self.cycle = None
+        self.result = None
+        self.blocks = None
         if final is not None:
             self.post(final)
 
-    def iterate(self, cycle: WSGICycle, result: Any) -> tuple | None:
+    def park(self) -> bool:
+        self.runner.parked.add(self)
+        return True
+
+    def iterate(self, cycle: WSGICycle, result: Any) -> Any:
         wrapper = result
         if _ValidatorIterator is not None and type(result) is _ValidatorIterator:
             wrapper = result.original_iterator
@@ -402,15 +522,19 @@ class _Worker:
                 self.head_posted = True
                 self.post(message)
                 return None  # close() and cycle_done follow the sendfile
-        complete = False
-        for block in result:
+        self.blocks = iter(result)
+        return self.pump(cycle)
+
+    def pump(self, cycle: WSGICycle) -> Any:
+        """Walk the iterable from where it is: the final message, or _PARKED."""
+        for block in self.blocks:
             if type(block) is not bytes:
                 block = _as_bytes(block)
             if not block:
                 continue
             if cycle.disconnected:
                 raise ClientGone("client disconnected")
-            if complete:
+            if self.complete:
                 raise RuntimeError("response body longer than its Content-Length")
             if not self.head_posted:
                 if not self.code:
@@ -418,13 +542,14 @@ class _Worker:
                 if _content_length(self.headers) == len(block):
                     # The declared length says this block is the whole body: head and
                     # body in one write, as for a list (Flask, Django responses).
-                    self.head_posted = complete = True
+                    self.head_posted = self.complete = True
                     self.post((_FULL, cycle, self.code, self.headers, block, False))
                     continue
-            self.send(block)
+            if self.send(block, True):
+                return _PARKED
         if not self.code:
             raise RuntimeError("the app returned without calling start_response")
-        if complete:
+        if self.complete:
             return (_DONE, cycle)
         if not self.head_posted:
             self.head_posted = True
@@ -449,7 +574,8 @@ class _Worker:
             count = declared
         return (_SENDFILE, cycle, self.code, self.headers, file, offset, count, result)
 
-    def send(self, block: bytes) -> None:
+    def send(self, block: bytes, can_park: bool) -> bool:
+        """Hand one block to the loop; True when the iteration must park."""
         cycle = self.cycle
         if cycle.disconnected:
             raise ClientGone("client disconnected")
@@ -461,14 +587,68 @@ class _Worker:
         self.window += len(block)
         if self.window >= self.half_window:
             self.window = 0
-            flow = self.flow
-            if flow is None:
-                flow = self.flow = threading.Lock()
-            # Blocks until the loop released the previous sync, i.e. until this client
-            # drained all but the last half window. Taken before posting, so every release
-            # the loop does matches an acquire.
-            flow.acquire()
-            self.post((_SYNC, cycle, flow))
+            if self.sync(cycle, can_park):
+                return self.park()
+        return False
+
+    def sync(self, cycle: WSGICycle, can_park: bool) -> bool:
+        """Post a sync unless the previous one is still outstanding: then park (True) or,
+        for write(), wait until the loop drained it or the response ended."""
+        with self.mutex:
+            if self.sync_cycle is not cycle:
+                self.sync_cycle = cycle
+                blocker = None
+            elif can_park:
+                self.parked = True
+                return True
+            else:
+                blocker = self.blocker = threading.Lock()
+                blocker.acquire()
+        if blocker is not None:
+            runner = self.runner
+            # Bounded: the loop releases it when the client drains or the connection goes
+            # (drain() returns once the transport is lost, which an abort or the write
+            # timeout causes); the poll covers a response ended without a drain wake-up.
+            while not blocker.acquire(timeout=0.5):
+                if cycle.disconnected or cycle.complete or runner.closed:
+                    with self.mutex:
+                        self.blocker = None
+                    raise ClientGone("client disconnected while write() waited")
+            with self.mutex:
+                self.sync_cycle = cycle
+        self.post((_SYNC, cycle, self))
+        return False
+
+    # ------------------------------------------------------------ loop thread
+    def drained(self, cycle: WSGICycle) -> None:
+        """The client took this response's output up to ``cycle``'s last sync."""
+        with self.mutex:
+            if self.sync_cycle is not cycle:
+                return  # an earlier response's sync: that response is over
+            self.sync_cycle = None
+            parked = self.parked
+            self.parked = False
+            blocker = self.blocker
+            self.blocker = None
+        if parked or blocker is not None:
+            if cycle.complete and not cycle.disconnected:
+                # The response was cut (aborted, timed out) while its producer waited:
+                # nothing more can be written, so the producer must stop.
+                cycle.disconnected = True
+            if parked:
+                self.runner.submit(self)
+            else:
+                blocker.release()
+
+    def abandon(self) -> None:
+        """At exit, for a response still parked: close its iterable here, no worker is left."""
+        cycle = self.cycle
+        result = self.result
+        self.cycle = self.result = self.blocks = None
+        if result is not None:
+            _close(result)
+        if cycle is not None:
+            cycle.release_body()
 
     # ------------------------------------------------------------ the app's callables
     def start_response(self, status: str, headers: list, exc_info: Any = None) -> Callable:
@@ -492,4 +672,4 @@ class _Worker:
         if type(data) is not bytes:
             data = _as_bytes(data)
         if data:
-            self.send(data)
+            self.send(data, False)
