@@ -233,3 +233,30 @@ def test_server_shutdown_waits_for_in_flight_request(tmp_path):
     assert response.status_code == 200
     assert response.text == "released"
     assert response.headers["connection"] == "close"
+
+
+# ------------------------------------------------------------------ the heartbeat hook
+
+
+def test_on_tick_is_called_every_second_on_the_loop_thread():
+    """Server(config, on_tick=...) is the hook a supervisor's heartbeat uses: it runs on
+    the worker's loop thread once a second while serving; an exception it raises is
+    logged and the ticks go on."""
+    calls: list[str] = []
+
+    def on_tick() -> None:
+        calls.append(threading.current_thread().name)
+        if len(calls) == 1:
+            raise RuntimeError("heartbeat hook failed once (test)")
+
+    server = gannet.Server(gannet.Config(EmbeddedApp(), port=0, access_log=False), on_tick=on_tick)
+    runner = ThreadedServer(server)
+    try:
+        runner.wait_started()
+        deadline = time.monotonic() + 10
+        while len(calls) < 3:
+            assert time.monotonic() < deadline, f"on_tick called {len(calls)} time(s) in 10 s"
+            time.sleep(0.05)  # pacing a poll, not synchronising
+    finally:
+        runner.stop()
+    assert set(calls) == {runner.thread.name}

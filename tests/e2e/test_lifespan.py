@@ -99,3 +99,14 @@ def test_shutdown_failed_is_logged(gannet_server):
     server = gannet_server("cfg_lifespan:shutdown_fails")
     stop(server)
     assert "flush failed (cfg)" in server.log
+
+
+def test_lifespan_scope_has_its_own_asgi_dict_with_spec_version_2_0(gannet_server):
+    """ASGI lifespan spec: spec_version "2.0"; the lifespan scope's "asgi" dict is its own
+    (the app mutates it at startup; requests never see the change)."""
+    server = gannet_server("proc_apps:scope_probe")
+    body = httpx.get(server.url + "/").json()
+    assert body["lifespan_asgi"] == {"version": "3.0", "spec_version": "2.0"}
+    assert body["request_asgi"]["version"] == "3.0"
+    assert body["request_asgi"]["spec_version"] != "mutated by lifespan"
+    assert "extra" not in body["request_asgi"]
