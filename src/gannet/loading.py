@@ -82,7 +82,12 @@ def _positional_count(fn: Any) -> int | None:
 def detect_interface(app: Any) -> str:
     """Return 'asgi3', 'asgi2' or 'wsgi' for an app object."""
     if inspect.isclass(app):
-        return "asgi2"  # class-style ASGI 2: instantiated with the scope
+        # Class-style ASGI 2 is instantiated with the scope, and its instances have an
+        # async __call__(receive, send). PEP 3333 allows a class as a WSGI app too:
+        # Class(environ, start_response) returns the iterable.
+        if asyncio.iscoroutinefunction(getattr(app, "__call__", None)):
+            return "asgi2"
+        return "wsgi" if _positional_count(app) == 2 else "asgi2"
     call = app if inspect.isroutine(app) else getattr(app, "__call__", None)
     if asyncio.iscoroutinefunction(call) or asyncio.iscoroutinefunction(app):
         return "asgi3"

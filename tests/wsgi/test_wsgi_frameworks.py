@@ -108,6 +108,18 @@ def test_django_root_path(gannet_server, django_project):
     assert reply["script_name"] == "/app" and reply["path"] == "/app/form/"
 
 
+def test_django_root_path_prefix_kept_by_the_proxy(gannet_server, django_project):
+    """A proxy that passes /app/form/ through to an app mounted at /app: Django routes
+    PATH_INFO (/form/) and builds URLs with SCRIPT_NAME (issue 9, defect 15)."""
+    server = gannet_server("mysite.wsgi:application", "--root-path", "/app", cwd=django_project)
+    status, _, body = request(server, "POST", "/app/form/", body=b"name=y",
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200, body
+    reply = json.loads(body)
+    assert reply["script_name"] == "/app" and reply["path"] == "/app/form/"
+    assert reply["name"] == "y"
+
+
 @pytest.fixture
 def download_file(tmp_path):
     path = tmp_path / "download.bin"

@@ -5,6 +5,15 @@ Strings in the environ are "bytes-as-str" (PEP 3333, "Unicode Issues"): every va
 from the wire is decoded as latin-1, so an app can always get the original bytes back with
 ``.encode("latin-1")``. ``PATH_INFO`` is the percent-decoded request path without the
 ``--root-path`` prefix, which becomes ``SCRIPT_NAME``.
+
+``--root-path`` and the request path. Behind a proxy that keeps the prefix (nginx
+``proxy_pass http://app;``), a request for ``/app/x`` under ``--root-path /app`` is
+``SCRIPT_NAME=/app``, ``PATH_INFO=/x``, as gunicorn does with ``SCRIPT_NAME``. Behind a
+proxy that strips it (``proxy_pass http://app/;``) the request arrives as ``/x`` and gets
+the same environ: a path that does not start with the root path (at a segment boundary,
+so ``/application`` is not under ``/app``) is all ``PATH_INFO``, as uvicorn and Starlette
+do. gunicorn answers such a path with 400 instead; accepting both lets either proxy set-up
+work unchanged.
 """
 from __future__ import annotations
 
@@ -49,20 +58,26 @@ class EnvironBuilder:
     so building touches no shared mutable state but the bounded header-name cache.
     """
 
-    __slots__ = ("base", "script_name", "root_len")
+    __slots__ = ("base", "script_name", "root", "root_len")
 
     def __init__(self, base: dict, raw_root_path: bytes) -> None:
         self.base = base
         # SCRIPT_NAME is bytes-as-str too: the root path's UTF-8 bytes read as latin-1.
         self.script_name = raw_root_path.decode("latin-1")
+        self.root = raw_root_path
         self.root_len = len(raw_root_path)
 
     def build(self, cycle: Any) -> dict:
         scope = cycle.scope
         environ = self.base.copy()
         raw = scope["raw_path"]
-        if self.root_len:
-            raw = raw[self.root_len:]
+        root_len = self.root_len
+        if root_len:
+            # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
+            # it); the request's own path may carry the prefix too (see the module doc).
+            raw = raw[root_len:]
+            if raw.startswith(self.root) and (len(raw) == root_len or raw[root_len] == 47):  # "/"
+                raw = raw[root_len:]
         environ["REQUEST_METHOD"] = scope["method"]
         environ["SCRIPT_NAME"] = self.script_name
         environ["PATH_INFO"] = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
