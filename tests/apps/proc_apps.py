@@ -6,6 +6,7 @@
                   cancelled it logs 'proc startup cancelled' and lets the cancellation through
 ``startup_stubborn`` like startup_hangs, but swallows cancellation ('proc startup ignoring
                   cancellation') and keeps hanging
+``request_stubborn`` an HTTP handler that never answers and swallows cancellation
 """
 import asyncio
 import json
@@ -61,3 +62,20 @@ async def startup_stubborn(scope, receive, send):
             except asyncio.CancelledError:
                 say("proc startup ignoring cancellation")
     await _json(send, {})
+
+
+async def request_stubborn(scope, receive, send):
+    """A request handler that swallows every cancellation ('proc request ignoring
+    cancellation') and never answers: only a bounded exit gets past it."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            await send({"type": message["type"] + ".complete"})
+            if message["type"] == "lifespan.shutdown":
+                return
+    say("proc request hanging")
+    while True:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            say("proc request ignoring cancellation")

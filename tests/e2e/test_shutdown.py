@@ -212,3 +212,26 @@ def test_second_sigint_forces_exit_during_hung_lifespan_shutdown(gannet_server):
     assert server.proc.poll() is None
     server.signal(signal.SIGINT)
     assert server.wait(timeout=10) is not None
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_request_that_ignores_cancellation_does_not_hang_the_exit(gannet_server, loop):
+    """Every wait of the drain is bounded: graceful timeout, cancel, then one more second
+    for what was cancelled -- also in the event loop's own clean-up (asyncio.run would
+    wait for a task that swallows cancellation forever)."""
+    server = gannet_server("proc_apps:request_stubborn", "--loop", loop, "--timeout-graceful-shutdown", "1")
+    hung = BackgroundRequest(server, "/")
+    server.wait_for_log(r"proc request hanging")
+    server.signal(signal.SIGTERM)
+    assert server.wait(timeout=10) == 0, server.log
+    server.wait_for_log(r"Graceful shutdown timed out")
+    server.wait_for_log(r"proc request ignoring cancellation")
+    assert b"HTTP/1.1 200" not in hung.result()
+
+
+def test_hung_lifespan_shutdown_is_bounded_by_the_graceful_timeout(gannet_server):
+    server = gannet_server("cfg_lifespan:shutdown_hangs", "--timeout-graceful-shutdown", "1")
+    server.signal(signal.SIGTERM)
+    server.wait_for_log(r"cfg shutdown hanging")
+    assert server.wait(timeout=10) == 0, server.log
+    assert "Lifespan shutdown did not finish" in server.log
