@@ -83,11 +83,14 @@ class AccessLogger:
         self.logger = logger
         self.atoms = set(_ATOM.findall(fmt))
 
-    def log(self, conn: Any, cycle: Any, now: float) -> None:
+    def log(self, conn: Any, cycle: Any, now: float, note: str = "") -> None:
+        """One access line; ``note`` (e.g. "aborted": the response was cut short) is
+        appended in brackets, so a format-driven line still says what happened."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
         try:
-            self.logger.info(self.fmt % _Atoms(self, conn, cycle, now))
+            line = self.fmt % _Atoms(self, conn, cycle, now)
+            self.logger.info(f"{line} [{note}]" if note else line)
         except Exception:  # noqa: BLE001 - a bad format must not break the response path
             self.logger.exception("cannot format access log line with %r", self.fmt)
 

@@ -21,7 +21,7 @@ the log the tests read with ``wait_for_log``).
 /zerocopy?p=&o=&c=   http.response.zerocopysend with offset/count (omitted when absent)
 /zerocopy-parts?p=   two zerocopysend parts with more_body, then an empty body
 /body-then-zerocopy?p= 16 MiB body block, then the file with zerocopysend
-/early-hint          http.response.early_hint with two links, then 200
+/early-hint          start, http.response.early_hint with two links, then the 200's body
 /early-hint-bad      an early hint link containing CR/LF
 /trailers-bad        a trailer value containing CR/LF
 /error-before        raises before http.response.start
@@ -244,14 +244,18 @@ async def app(scope, receive, send):
                         "more_body": True})
             await send({"type": "http.response.zerocopysend", "file": file, "more_body": False})
     elif path == "/early-hint":
+        # The extension's window: after http.response.start, before the final body.
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.early_hint",
                     "links": [b"</style.css>; rel=preload; as=style",
                               b"</script.js>; rel=preload; as=script"]})
-        await _respond(send, 200, b"after hints")
+        await send({"type": "http.response.body", "body": b"after hints"})
     elif path == "/early-hint-bad":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
         await send({"type": "http.response.early_hint",
                     "links": [b"</a.css>; rel=preload\r\nx-injected: yes"]})
-        await _respond(send, 200, b"should not be sent")
+        await send({"type": "http.response.body", "body": b"should not be sent"})
     elif path == "/trailers-bad":
         await send({"type": "http.response.start", "status": 200, "trailers": True,
                     "headers": [(b"content-type", b"text/plain")]})

@@ -23,19 +23,18 @@ import re
 from collections import deque
 from contextvars import Context
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote
 
 import httptools
 
-from ..asgi.http import ASGI_INFO, EXTENSIONS, HTTPCycle
 from .body_sink import BodySink
 from .errors import ProtocolError
 from .flow import FlowControl
-from .h1_head import build_head, fields_of
-from .headers import STATUS_LINES, check_field_name, reason_phrase, status_line
-from .sendfile import send_file
+from .h1_stream import H1Stream
+from .headers import refusal
+from .request import GOOD_HOSTS, check_host, http_scope, replace_host, request_line_length, split_target
 
 if TYPE_CHECKING:
+    from ..asgi.http import HTTPCycle
     from ..server.state import ServerState
 
 __all__ = ["H1Protocol"]
@@ -45,48 +44,36 @@ _Task = asyncio.Task  # called directly: no create_task lookup per request
 
 HIGH_WATER = 64 * 1024  # request body buffered for an app before reading pauses
 RAW_BODY_MIN = 64 * 1024  # Content-Length bodies larger than this bypass llhttp's copies
+# A request body the app did not read is read and dropped after its response, up to this
+# much, so the connection can be kept; past it the connection is closed (lingering, so
+# the client still reads its response: RFC 9112 §9.6) instead.
+DISCARD_MAX = 1024 * 1024
+LINGER_TIME = 5.0  # seconds a closing connection keeps reading (and dropping) input
 
 _METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 
 # Request fields that need a look as they pass (one dict lookup per field).
-_HOST, _EXPECT, _CL, _TE, _UPGRADE, _CONNECTION = 1, 2, 3, 4, 5, 6
+_HOST, _EXPECT, _CL, _TE, _UPGRADE, _CONNECTION, _TE_ACCEPT = 1, 2, 3, 4, 5, 6, 7
 _REQUEST_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"content-length": _CL,
-                    b"transfer-encoding": _TE, b"upgrade": _UPGRADE, b"connection": _CONNECTION}
-# Response fields the framing depends on.
+                    b"transfer-encoding": _TE, b"upgrade": _UPGRADE, b"connection": _CONNECTION,
+                    b"te": _TE_ACCEPT}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
-# RFC 9112 §3.2 / RFC 3986 §3.2.2: uri-host [ ":" port ]; an IP literal in brackets.
-_HOST_VALUE = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~%!$&'()*+,;=]*)(?::[0-9]*)?\Z")
-_GOOD_HOSTS: set[bytes] = set()  # Host values already checked (bounded)
-# Origin-form request targets already split into (path, raw_path, query_string) are kept
-# in state.targets (per server: root_path is folded in), so a repeated target costs one
-# dict lookup. Cleared when full; long targets are not kept.
-_TARGET_CACHE_MAX = 1024
-_TARGET_CACHE_URL_MAX = 256
-
-
-def _check_host(value: bytes) -> None:
-    if not _HOST_VALUE.match(value):
-        raise ProtocolError(400, f"invalid Host header {value[:64]!r}")
-    if len(_GOOD_HOSTS) < 256:
-        _GOOD_HOSTS.add(value)
-
-
 
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_PLAIN_TEXT = ((b"content-type", b"text/plain; charset=utf-8"),)  # the server's own answers
-_LAST_CHUNK = b"0\r\n\r\n"
 
 
 class H1Protocol(FlowControl, asyncio.Protocol):
     __slots__ = (
         "state", "loop", "transport", "parser", "client", "server", "scheme",
         "url", "headers", "hosts", "expect_continue", "content_length", "chunked_request",
-        "upgrade", "head_started", "head_bytes", "in_head", "body_received",
+        "upgrade", "te_trailers", "head_started", "head_bytes", "in_head", "body_received",
         "cycle", "parsing", "pipeline", "reading_paused", "write_paused", "drain_waiters",
-        "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen", "pending_refusal",
-        "body_progress", "raw_body", "raw_body_next",
+        "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen",
+        "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
+        "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
+        "file_waiter", "half_closed",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -105,6 +92,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.content_length: int | None = None
         self.chunked_request = False
         self.upgrade = False
+        self.te_trailers = False
         self.head_started: float | None = None
         self.body_progress = 0.0
         self.raw_body = False  # the rest of a large Content-Length body bypasses the parser
@@ -120,10 +108,19 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.drain_waiters: list[asyncio.Future] | None = None
         self.idle_since: float | None = None
         self.closing = False
-        self.dead = False  # the parser failed or the transport closed: ignore further input
+        self.dead = False  # no further request is parsed on this connection
         self.lost = False  # the connection is gone
         self.pending_upgrade: dict | None = None  # a WebSocket handshake awaiting hand-over
         self.pending_refusal: ProtocolError | None = None  # sent once earlier responses are out
+        self.next_after_drain = False  # the next pipelined request waits for the output to drain
+        self.discard_until: int | None = None  # dropping an answered request's unread body
+        self.lingering: float | None = None  # closing: output is shut, input read and dropped
+        self.write_mark: Any = None  # unsent output seen by the last sweep, and since when
+        self.write_since = 0.0
+        self.file_sending = 0  # file bodies in progress (their bytes bypass the transport)
+        self.file_sent = 0
+        self.file_waiter: asyncio.Future | None = None  # a file body waiting for the socket
+        self.half_closed: float | None = None  # when the client sent EOF with an answer due
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -141,20 +138,30 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.state.connections.add(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        """Everything queued on the connection is released here: the request being
+        answered, the one being read, and every pipelined one (a WSGI body waiting for a
+        thread gives its share of the body budget back)."""
         self.dead = True
         self.lost = True
         self.state.connections.discard(self)
         for cycle in (self.cycle, self.parsing):
-            if cycle is not None and not cycle.complete:
+            if cycle is not None and not cycle.disconnected:
                 cycle.feed_disconnect()
-        if self.pipeline:
-            self.pipeline.clear()
+        pipeline = self.pipeline
+        if pipeline:
+            self.pipeline = None
+            for cycle in pipeline:
+                if not cycle.disconnected:
+                    cycle.feed_disconnect()
         self._wake_drain()
+        waiter = self.file_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
         self.parser = None
 
     def data_received(self, data: bytes) -> None:
         if self.dead:
-            return
+            return  # closing (after a "close" request, a refusal, or lingering): dropped
         if self.raw_body:
             self._raw_body_received(data)
             return
@@ -171,13 +178,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.raw_body_next = False
                 parsing = self.parsing
                 self.raw_body = parsing is not None and self.body_received < self.content_length
-                if self.raw_body and parsing.takes_body_buffer and not self.dead:
+                if self.raw_body and parsing.takes_body_buffer and not self.dead \
+                        and not parsing.complete:
                     view = parsing.body_buffer(self.content_length)
                     if view is not None:
                         self.transport.set_protocol(BodySink(self, view))
         except httptools.HttpParserUpgrade as exc:
             self._after_upgrade(data, exc.args[0] if exc.args else len(data))
         except httptools.HttpParserCallbackError as exc:
+            if self.dead:
+                return
             cause = exc.__context__
             if isinstance(cause, ProtocolError):
                 self._refuse(cause)
@@ -185,6 +195,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 logger.error("internal error while parsing a request", exc_info=cause)
                 self._refuse(ProtocolError(500, "internal error"))
         except httptools.HttpParserInvalidMethodError:
+            if self.dead:
+                return
             # A well-formed method we do not know is 501; garbage in its place is 400.
             method = data.lstrip(b"\r\n").split(b" ", 1)[0][:32]
             if _TOKEN.match(method):
@@ -192,11 +204,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             else:
                 self._refuse(ProtocolError(400, f"malformed request line near {method!r}"))
         except httptools.HttpParserError as exc:
+            if self.dead:
+                return  # bytes after a "Connection: close" request: not answered (RFC 9112 §9.6)
             self._refuse(ProtocolError(400, str(exc) or "malformed request"))
 
     def eof_received(self) -> bool | None:
         """A half-close: answer what was fully received, drop what was cut short."""
         self.closing = True
+        if self.lingering is not None:
+            return None  # the client read its answer and is done: close
         parsing = self.parsing
         if parsing is not None:
             # The request in progress can never complete: its app sees the client go.
@@ -210,6 +226,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             return None
         self.cycle.feed_eof()  # a long-polling app hears the client went away
         self.dead = True  # stop parsing; the responses still due go out, then we close
+        self.half_closed = self.loop.time()
         return True
 
     # ================================================================ parser callbacks
@@ -217,18 +234,21 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.url = b""
         self.headers = []
         self.hosts = 0
-        if self.special_seen:  # rarely set, so most requests skip four stores
+        if self.special_seen:  # rarely set, so most requests skip the stores
             self.special_seen = False
             self.expect_continue = False
             self.content_length = None
             self.chunked_request = False
             self.upgrade = False
+            self.te_trailers = False
         self.head_started = self.loop.time()
         self.head_bytes = 0
         self.in_head = True
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        # The whole line is checked once the method and version are known
+        # (on_headers_complete); this bounds what a never-ending target can make us hold.
         if len(self.url) > self.state.limit_request_line:
             raise ProtocolError(414, f"request line longer than {self.state.limit_request_line} bytes")
 
@@ -249,8 +269,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if kind is not None:
             if kind == _HOST:
                 self.hosts += 1
-                if value not in _GOOD_HOSTS:
-                    _check_host(value)
+                if value not in GOOD_HOSTS:
+                    check_host(value)
             else:
                 self._special_header(kind, value)
         self.headers.append((name, value))
@@ -278,6 +298,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 raise ProtocolError(417, f"unsupported expectation {value[:64]!r}")
         elif kind == _UPGRADE:
             self.upgrade = True
+        elif kind == _TE_ACCEPT:
+            # RFC 9110 §10.1.4: "TE: trailers" says the client takes trailer fields.
+            if b"trailers" in value.lower():
+                self.te_trailers = True
 
     def on_headers_complete(self) -> None:
         self.in_head = False
@@ -312,12 +336,17 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             method = _METHODS[raw_method]
         except KeyError:
             method = raw_method.decode("ascii")
+        url = self.url
+        if len(url) > state.limit_request_line - 20 \
+                and request_line_length(method, url) > state.limit_request_line:
+            raise ProtocolError(414, f"request line longer than {state.limit_request_line} bytes")
 
         # .get, not try/except: a miss (a new query string) must not cost an exception.
-        target = state.targets.get(self.url)
+        target = state.targets.get(url)
         if target is None:
-            target = self._parse_target(method)
-        path, raw_path, query = target
+            target, authority = split_target(state, url, method)
+            if authority is not None:
+                replace_host(headers, authority)
 
         keep_alive = keep_alive and not self.closing
         if self.special_seen:
@@ -325,22 +354,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             expect_continue = self.expect_continue
         else:
             more_body = expect_continue = False
-        scope = {
-            "type": "http",
-            "asgi": ASGI_INFO,
-            "http_version": version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": self.scheme,
-            "method": method,
-            "root_path": state.root_path,
-            "path": path,
-            "raw_path": raw_path,
-            "query_string": query,
-            "headers": headers,
-            "state": state.app_state.copy(),
-            "extensions": EXTENSIONS,
-        }
+        scope = http_scope(version, self.server, self.client, self.scheme, method,
+                           state.root_path, target, headers, state.app_state)
         if self.upgrade or method == "CONNECT":
             # should_upgrade(): llhttp stops after this request only with Connection:
             # upgrade; without it the Upgrade is ignored (RFC 9110 §7.8).
@@ -350,13 +365,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 return
             if method == "CONNECT" or parser.should_upgrade():
                 keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
-        cycle = state.cycle_class(scope, self, self.loop, more_body, expect_continue)
-        if method == "HEAD":
-            cycle.no_body = True
-        if version == "1.0":
-            cycle.http10 = True
-        if not keep_alive:
-            cycle.keep_alive = False
+        stream = H1Stream(self, keep_alive, version == "1.0", method == "HEAD", self.te_trailers)
+        cycle = state.cycle_class(scope, stream, self.loop, more_body, expect_continue)
         limit = state.limit_concurrency
         if limit is not None and state.active >= limit:
             raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
@@ -390,56 +400,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.reading_paused = True
                 self.transport.pause_reading()
 
-    def _parse_target(self, method: str) -> tuple[str, bytes, bytes]:
-        """The scope's path, raw_path and query_string from the request target; origin-form
-        targets are remembered (bounded), since most requests repeat a few."""
-        url = self.url
-        if url[:1] == b"/":
-            query_at = url.find(b"?")
-            if query_at < 0:
-                raw_path, query = url, b""
-            else:
-                raw_path, query = url[:query_at], url[query_at + 1:]
-            fragment_at = query.find(b"#") if query else raw_path.find(b"#")
-            if fragment_at >= 0:
-                if query:
-                    query = query[:fragment_at]
-                else:
-                    raw_path = raw_path[:fragment_at]
-            cache = True
-        elif url == b"*" and method == "OPTIONS":
-            raw_path, query = b"*", b""
-            cache = False
-        else:
-            raw_path, query = self._parse_other_target(url, method)
-            cache = False
-        path = raw_path.decode("ascii")
-        if "%" in path:
-            path = unquote(path)
-        state = self.state
-        if state.root_path:
-            path = state.root_path + path
-            raw_path = state.raw_root_path + raw_path
-        target = (path, raw_path, query)
-        if cache and len(url) <= _TARGET_CACHE_URL_MAX:
-            targets = state.targets
-            if len(targets) >= _TARGET_CACHE_MAX:
-                targets.clear()
-            targets[url] = target
-        return target
-
-    def _parse_other_target(self, url: bytes, method: str) -> tuple[bytes, bytes]:
-        """Absolute-form (RFC 9112 §3.2.2) and authority-form (CONNECT) targets."""
-        if method == "CONNECT":
-            return url, b""
-        try:
-            parsed = httptools.parse_url(url)
-        except httptools.HttpParserInvalidURLError:
-            raise ProtocolError(400, "invalid request target") from None
-        if not parsed.schema or parsed.schema.lower() not in (b"http", b"https"):
-            raise ProtocolError(400, "invalid request target")
-        return parsed.path or b"/", parsed.query or b""
-
     def _raw_body_received(self, data: bytes) -> None:
         """The body of a large Content-Length request, taken without llhttp: llhttp would
         copy every byte into a new object; here whole reads pass through untouched. The
@@ -454,6 +414,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.raw_body = False
             self._refuse(error)
             return
+        if self.dead:
+            return  # the discard bound was passed: the connection is closing
         self.raw_body = False
         self.parser = httptools.HttpRequestParser(self)
         self.on_message_complete()
@@ -475,7 +437,12 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             raise ProtocolError(413, f"request body exceeds the {limit}-byte limit")
         cycle = self.parsing
         if cycle is None or cycle.complete or cycle.disconnected:
-            return  # the app answered without reading it: discard
+            # The app answered without reading it: dropped, up to a bound.
+            if self.discard_until is not None and self.body_received > self.discard_until:
+                self.discard_until = None
+                logger.debug("closing: more than %d bytes of an unread request body", DISCARD_MAX)
+                self._linger()
+            return
         cycle.feed_body(body)
         if cycle.body_size > HIGH_WATER and not self.reading_paused:
             self.reading_paused = True
@@ -484,12 +451,19 @@ class H1Protocol(FlowControl, asyncio.Protocol):
     def on_message_complete(self) -> None:
         cycle = self.parsing
         self.parsing = None
+        self.discard_until = None
         if cycle is not None and cycle.more_body:  # without a body there is nothing to end
             cycle.feed_end()
             if cycle is self.cycle and not cycle.dispatched:
                 self._start(cycle)  # a body-first (WSGI) request whose body is now complete
+        if cycle is not None and not cycle.conn.keep_alive:
+            # A "close" (or HTTP/1.0) request is the last: what follows it is not parsed,
+            # so it gets no unsolicited 400 (RFC 9112 §9.6).
+            self.dead = True
         if self.cycle is None and not self.dead:
             self.idle_since = self.loop.time()
+            if self.reading_paused:
+                self.resume_reading()
 
     def _after_upgrade(self, data: bytes, offset: int) -> None:
         """llhttp stops after an Upgrade or CONNECT request. Until a protocol takes over
@@ -508,7 +482,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.transport.pause_reading()
 
     # ================================================================ request lifecycle
-    def _activate(self, cycle: HTTPCycle) -> None:
+    def _activate(self, cycle: "HTTPCycle") -> None:
         """Make ``cycle`` the one whose response is next on the wire, and start it unless
         its app wants the whole body first (WSGI: started from on_message_complete)."""
         self.cycle = cycle
@@ -517,7 +491,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # would inherit that request's contextvars, so it gets a fresh server context.
             self._start(cycle, self.state.context.copy())
 
-    def _start(self, cycle: HTTPCycle, context: Context | None = None) -> None:
+    def _start(self, cycle: "HTTPCycle", context: Context | None = None) -> None:
         state = self.state
         cycle.dispatched = True
         state.active += 1
@@ -534,13 +508,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         else:
             state.wsgi.submit(cycle)
 
-    def cycle_done(self, cycle: HTTPCycle) -> None:
+    def cycle_done(self, cycle: "HTTPCycle") -> None:
         state = self.state
         state.active -= 1
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
 
-    def _response_complete(self, cycle: HTTPCycle) -> None:
+    def response_complete(self, cycle: "HTTPCycle") -> None:
+        """The stream wrote ``cycle``'s whole response: log it, then keep the connection
+        for the next request, or close it."""
         cycle.complete = True
         waiter = cycle.waiter
         if waiter is not None and not waiter.done():
@@ -550,167 +526,123 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             state.log_access(self, cycle)
         if self.cycle is cycle:
             self.cycle = None
+        if self.parsing is cycle:
+            # Answered before its body was read: the body is dropped (up to DISCARD_MAX
+            # more bytes, then the connection closes), so the connection does not freeze
+            # with reading paused for an app that will never read.
+            cycle.body = []
+            cycle.body_size = 0
+            self.discard_until = self.body_received + DISCARD_MAX
         if self.dead:
             if self.pipeline:
-                self._activate(self.pipeline.popleft())  # answered before we close
+                self._next_request()  # answered before we close
                 return
             if self.pending_refusal is not None:
                 self._write_refusal(self.pending_refusal)
                 self.pending_refusal = None
-            self.transport.close()
+                return
+            self._close()
             return
         # A client still deciding whether to send a body (100-continue) cannot be kept.
-        if not cycle.keep_alive or self.closing or (cycle.more_body and cycle.expect_continue):
-            self.dead = True
-            self.transport.close()
+        if not cycle.conn.keep_alive or self.closing or (cycle.more_body and cycle.expect_continue):
+            self._close()
+            return
+        self._next_request()
+
+    def _next_request(self) -> None:
+        """Start the next pipelined request, or read on; but never while the client has not
+        taken the output already written (RFC 9112 §9.3.2 lets us wait): a pipelining
+        client that does not read must not make us buffer every answer."""
+        if self.write_paused:
+            self.next_after_drain = True
             return
         pipeline = self.pipeline
         if pipeline:
             self._activate(pipeline.popleft())
-            if not pipeline:
+            if not pipeline and not self.dead:
                 self.resume_reading()
+        elif self.dead:
+            if self.pending_refusal is not None:
+                self._write_refusal(self.pending_refusal)
+                self.pending_refusal = None
+            else:
+                self._close()
         else:
             if self.parsing is None:
                 self.idle_since = self.loop.time()
             if self.reading_paused:
                 self.resume_reading()
 
+    def pause_writing(self) -> None:
+        # Reading stops too while the client does not take what we wrote: the output a
+        # connection holds stays about one high-water mark plus one response block.
+        self.write_paused = True
+        if not self.reading_paused and not self.lost:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._wake_drain()
+        if self.next_after_drain:
+            self.next_after_drain = False
+            if self.cycle is None:
+                self._next_request()
+                return
+        if self.reading_paused:
+            self.resume_reading()
+
     def resume_reading(self) -> None:
-        if self.reading_paused and not self.pipeline and not self.dead:
+        if self.reading_paused and not self.pipeline and not self.write_paused \
+                and not self.lost and (not self.dead or self.lingering is not None):
             parsing = self.parsing
             if parsing is None or parsing.body_size <= HIGH_WATER:
                 self.reading_paused = False
                 self.transport.resume_reading()
 
-    # ================================================================ writing responses
-    def send_response(self, cycle: HTTPCycle, body: bytes) -> None:
-        """A whole response in one ASGI message: the common case, built and written in one
-        step here; anything unusual (flags in the head, trailers, no body, a length that
-        disagrees, close) takes send_head_and_body. Hot path: flat on purpose."""
-        block, declared, flags = fields_of(cycle.headers)
-        status = cycle.status
-        size = len(body)
-        if flags or cycle.trailers_pending or cycle.no_body or status == 204 or status == 304 \
-                or not cycle.keep_alive or self.closing or cycle.http10 or size >= 65536 \
-                or (declared is not None and declared != size):
-            self.send_head_and_body(cycle, body, False)
-            return
-        line = STATUS_LINES.get(status) or status_line(status)
-        if declared is None:
-            self.transport.write(b"".join((line, block, b"content-length: %d\r\n" % size,
-                                           self.state.default_headers, b"\r\n", body)))
-        else:
-            self.transport.write(b"".join((line, block, self.state.default_headers, b"\r\n", body)))
-        cycle.head_sent = True
-        cycle.bytes_sent = size
-        self._response_complete(cycle)
-
-    def send_head_and_body(self, cycle: HTTPCycle, body: bytes, more_body: bool,
-                           length: int | None = None) -> None:
-        head = build_head(self, cycle, body, more_body, length)
-        cycle.head_sent = True
-        transport = self.transport
-        if cycle.no_body:
-            transport.write(head)
-        elif cycle.chunked:
-            if body:
-                transport.write(b"%b%x\r\n%b\r\n" % (head, len(body), body))
-            else:
-                transport.write(head)
-            if not more_body and not cycle.trailers_pending:
-                transport.write(_LAST_CHUNK)
-        elif len(body) < 65536:
-            transport.write(head + body)
-        else:
-            transport.write(head)
-            transport.write(body)
-        cycle.bytes_sent = 0 if cycle.no_body else len(body)
-        if not more_body and not cycle.trailers_pending:
-            self._response_complete(cycle)
-
-    def send_body(self, cycle: HTTPCycle, body: bytes, more_body: bool) -> None:
-        if body and not cycle.no_body:
-            if cycle.chunked:
-                self.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
-            else:
-                remaining = cycle.remaining
-                if remaining is not None:
-                    remaining -= len(body)
-                    if remaining < 0:
-                        raise RuntimeError("response body longer than its Content-Length")
-                    cycle.remaining = remaining
-                self.transport.write(body)
-            cycle.bytes_sent += len(body)
-        if not more_body:
-            if cycle.remaining and not cycle.no_body:
-                self.abort(cycle)
-                raise RuntimeError(f"response ended {cycle.remaining} bytes short of its Content-Length")
-            if cycle.chunked and not cycle.trailers_pending:
-                self.transport.write(_LAST_CHUNK)
-            if not cycle.trailers_pending:
-                self._response_complete(cycle)
-
-    def send_trailers(self, cycle: HTTPCycle, headers: list, more: bool) -> None:
-        if cycle.chunked and not cycle.no_body:
-            parts = []
-            if cycle.trailers_pending is True:
-                parts.append(b"0\r\n")
-                cycle.trailers_pending = 2  # the last chunk is out; fields follow
-            for name, value in headers:
-                check_field_name(name)
-                if b"\r" in value or b"\n" in value or b"\0" in value:
-                    raise ValueError(f"invalid trailer value for {name!r}")
-                parts.append(b"%b: %b\r\n" % (name, value))
-            if not more:
-                parts.append(b"\r\n")
-            self.transport.write(b"".join(parts))
-        if not more:
-            cycle.trailers_pending = False
-            self._response_complete(cycle)
-
-    def send_early_hint(self, cycle: HTTPCycle, links: list) -> None:
-        if cycle.scope["http_version"] != "1.1" or self.dead:
-            return
-        parts = [b"HTTP/1.1 103 Early Hints\r\n"]
-        for link in links:
-            if isinstance(link, str):
-                link = link.encode("latin-1")
-            if b"\r" in link or b"\n" in link or b"\0" in link:
-                raise ValueError("invalid Link value in early hint")
-            parts.append(b"link: %b\r\n" % link)
-        parts.append(b"\r\n")
-        self.transport.write(b"".join(parts))
-
-    def send_continue(self, cycle: HTTPCycle) -> None:
-        if cycle is self.cycle and not self.dead:
-            self.transport.write(_CONTINUE)
-
-    def sendfile(self, cycle: HTTPCycle, file: Any, offset: int | None, count: int | None,
-                 more_body: bool) -> Any:
-        return send_file(self, cycle, file, offset, count, more_body)
-
-    def send_error(self, cycle: HTTPCycle, status: int) -> None:
-        if self.dead and self.transport.is_closing():
-            return
-        cycle.keep_alive = cycle.keep_alive and not cycle.more_body
-        self._write_simple(cycle, status, reason_phrase(status).encode())
-
-    def _write_simple(self, cycle: HTTPCycle, status: int, body: bytes) -> None:
-        cycle.status = status
-        cycle.headers = _PLAIN_TEXT
-        cycle.trailers_pending = False
-        cycle.chunked = False
-        self.send_head_and_body(cycle, body, False)
-
-    def abort(self, cycle: HTTPCycle) -> None:
+    def _close(self) -> None:
+        """End the connection after its last response. If the client may still be sending
+        (a request body we did not read), shut our side and read on, dropping input, for
+        a bounded time: closing with unread input would reset the connection and could
+        destroy the response before the client reads it (RFC 9112 §9.6)."""
         self.dead = True
-        cycle.keep_alive = False
-        if self.cycle is cycle:
-            self.cycle = None
-        if self.transport is not None:
-            self.transport.abort()
+        transport = self.transport
+        if self.parsing is not None and self.lingering is None and transport.can_write_eof():
+            self._linger()
+            return
+        transport.close()
 
-    # ================================================================ refusals and timeouts
+    def _linger(self) -> None:
+        self.dead = True
+        transport = self.transport
+        if self.lingering is not None or transport.is_closing():
+            return
+        if self.cycle is not None or self.pipeline or not transport.can_write_eof():
+            # An answer is still being written: it closes when it is done.
+            if self.cycle is None and not self.pipeline:
+                transport.close()
+            return
+        self.lingering = self.loop.time()
+        self.raw_body = False
+        if self.parsing is not None and not self.parsing.disconnected:
+            self.parsing.feed_disconnect()
+        self.parsing = None
+        transport.write_eof()
+        self.resume_reading()
+
+    # ================================================================ aborts and refusals
+    def abort_response(self, cycle: "HTTPCycle", why: str = "") -> None:
+        """Cut the connection under a response that cannot be finished properly; the
+        stream has marked it complete. The access line says it was aborted."""
+        self.dead = True
+        if why:
+            logger.info("aborting the response to %s: %s", _peer(self.client), why)
+        state = self.state
+        if state.access_log and cycle.dispatched:
+            state.access_logger.log(self, cycle, self.loop.time(), "aborted")
+        if self.transport is not None:
+            self.transport.abort()  # connection_lost tells every cycle still queued here
+
     def _refuse(self, error: ProtocolError) -> None:
         """Answer a request that must not reach the app, then close (RFC 9112 §9.6)."""
         self.dead = True
@@ -732,35 +664,80 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             if self.pipeline:
                 self.pipeline.clear()
             if current.head_sent:
-                self.abort(current)
+                current.conn.abort(current, f"request body refused: {error.reason}")
                 return
             current.complete = True  # the app's own response, if any, is refused from now
             self.cycle = None
+        elif parsing is not None and parsing.complete:
+            # Its answer is out already (the app did not read the body): the bad rest of
+            # the body just ends the connection, without a second response.
+            self.transport.close()
+            return
         self._write_refusal(error)
 
     def _write_refusal(self, error: ProtocolError) -> None:
-        body = reason_phrase(error.status).encode()
-        self.transport.write(
-            b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n%b\r\n%b"
-            % (STATUS_LINES.get(error.status) or status_line(error.status), len(body),
-               self.state.default_headers, body))
+        self.transport.write(refusal(error.status, self.state.default_headers))
         self.transport.close()
 
+    # ================================================================ timeouts
     def check_timeouts(self, now: float) -> None:
-        """Called by the server's once-a-second sweep."""
+        """Called by the server's once-a-second sweep. Every state of a connection has a
+        bound here: reading a head, reading a body, output the client does not take,
+        idling between requests, a half-closed client, lingering before the close."""
         state = self.state
+        transport = self.transport
+        if self.lost or transport is None:
+            return
+        # Output waiting for a client that takes no bytes (RFC 9112 has no word on it;
+        # every hardened server bounds it): the response is aborted.
+        pending = transport.get_write_buffer_size()
+        if pending or self.file_sending:
+            mark = (pending, self.file_sent)
+            if mark != self.write_mark:
+                self.write_mark = mark
+                self.write_since = now
+            elif now - self.write_since > state.write_timeout:
+                self._write_timed_out()
+                return
+        elif self.write_mark is not None:
+            self.write_mark = None
+        if self.lingering is not None:
+            if now - self.lingering > LINGER_TIME:
+                transport.close()
+            return
+        if self.half_closed is not None and self.cycle is not None:
+            # The client sent EOF while its answer was due; it may still be reading, but an
+            # app that never answers must not hold the socket past the write timeout.
+            if now - self.half_closed > state.write_timeout:
+                self._write_timed_out("client half-closed and no answer came")
+            return
         if self.head_started is not None:
             if now - self.head_started > state.header_read_timeout and self.cycle is None:
                 self._refuse(ProtocolError(408, "request head not received in time"))
         elif self.parsing is not None:
             # A stalled body, unless the stall is ours (reading paused for a slow app).
             if not self.reading_paused and now - self.body_progress > state.body_read_timeout:
-                self._refuse(ProtocolError(408, "request body stalled"))
-        elif self.idle_since is not None and self.cycle is None:
+                if self.parsing.complete:
+                    transport.close()  # its answer is out: just close
+                else:
+                    self._refuse(ProtocolError(408, "request body stalled"))
+        elif self.idle_since is not None and self.cycle is None and not self.dead:
             if now - self.idle_since > state.timeout_keep_alive:
                 self.dead = True
-                self.transport.close()
+                transport.close()
+
+    def _write_timed_out(self, why: str = "") -> None:
+        reason = why or f"client accepted no bytes for {self.state.write_timeout:g} s (--write-timeout)"
+        cycle = self.cycle
+        if cycle is not None and not cycle.complete:
+            cycle.conn.abort(cycle, reason)
+        else:
+            logger.info("closing the connection from %s: %s", _peer(self.client), reason)
+            self.dead = True
+            for queued in (self.parsing, *(self.pipeline or ())):
+                if queued is not None and not queued.disconnected:
+                    queued.feed_disconnect()
+            self.transport.abort()
 
     def shutdown(self) -> None:
         """Graceful drain: close if idle, else let the current response finish with close."""
@@ -769,7 +746,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.dead = True
             self.transport.close()
         elif self.cycle is not None:
-            self.cycle.keep_alive = False
+            self.cycle.conn.keep_alive = False
 
     def force_close(self) -> None:
         self.dead = True

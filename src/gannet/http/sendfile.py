@@ -11,18 +11,23 @@ import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
+from .errors import ClientDisconnected
+
 if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
     from .h1 import H1Protocol
+    from .h1_stream import H1Stream
 
 __all__ = ["send_file"]
 
 SENDFILE_BLOCK = 1024 * 1024
 
 
-async def send_file(conn: "H1Protocol", cycle: "HTTPCycle", file: Any, offset: int | None,
+async def send_file(stream: "H1Stream", cycle: "HTTPCycle", file: Any, offset: int | None,
                     count: int | None, more_body: bool) -> None:
-    """Send ``count`` bytes of ``file`` from ``offset`` as (part of) the response body."""
+    """Send ``count`` bytes of ``file`` from ``offset`` as (part of) the response body.
+    A client that goes away midway raises ClientDisconnected: the client's doing, not
+    the app's error."""
     try:
         fileno = file.fileno()
     except (AttributeError, OSError):
@@ -38,26 +43,35 @@ async def send_file(conn: "H1Protocol", cycle: "HTTPCycle", file: Any, offset: i
             count = os.fstat(fileno).st_size - offset
     count = max(count, 0)
     if not cycle.head_sent:
-        conn.send_head_and_body(cycle, b"", True, None if more_body else count)
-    if cycle.no_body or count == 0:
-        conn.send_body(cycle, b"", more_body)
+        stream.send_head_and_body(cycle, b"", True, None if more_body else count)
+    if stream.no_body or count == 0:
+        stream.send_body(cycle, b"", more_body)
         return
-    if cycle.chunked:
-        conn.transport.write(b"%x\r\n" % count)
-    elif cycle.remaining is not None:
-        if count > cycle.remaining:
-            conn.abort(cycle)
+    conn = stream.conn
+    transport = stream.transport
+    if stream.chunked:
+        transport.write(b"%x\r\n" % count)
+    elif stream.remaining is not None:
+        if count > stream.remaining:
+            stream.abort(cycle, "file longer than the response's Content-Length")
             raise RuntimeError("file longer than the response's Content-Length")
-        cycle.remaining -= count
-    sock = conn.transport.get_extra_info("socket")
-    if fileno is not None and sock is not None and conn.transport.get_extra_info("sslcontext") is None:
-        await _zero_copy(conn, sock.fileno(), fileno, offset, count)
-    else:
-        await _copy(conn, file, offset, count)
+        stream.remaining -= count
+    sock = transport.get_extra_info("socket")
+    conn.file_sending += 1  # the write-timeout sweep watches this transfer's progress
+    try:
+        if fileno is not None and sock is not None and transport.get_extra_info("sslcontext") is None:
+            await _zero_copy(conn, sock.fileno(), fileno, offset, count)
+        else:
+            await _copy(conn, file, offset, count)
+    except (ConnectionError, BrokenPipeError) as exc:
+        raise ClientDisconnected(f"client went away during a file body: {exc}") from None
+    finally:
+        conn.file_sending -= 1
     cycle.bytes_sent += count
-    if cycle.chunked:
-        conn.transport.write(b"\r\n")
-    conn.send_body(cycle, b"", more_body)
+    if stream.chunked:
+        transport.write(b"\r\n")
+    stream.send_body(cycle, b"", more_body)
+
 
 async def _zero_copy(conn: "H1Protocol", sockfd: int, fileno: int, offset: int, count: int) -> None:
     # The event loop owns the socket's fd, so we wait for writability on a duplicate;
@@ -71,17 +85,22 @@ async def _zero_copy(conn: "H1Protocol", sockfd: int, fileno: int, offset: int, 
             try:
                 sent = os.sendfile(dup, fileno, offset, min(count, SENDFILE_BLOCK))
             except BlockingIOError:
-                waiter = conn.loop.create_future()
+                # The connection wakes this waiter too when it goes (connection_lost): a
+                # client that never reads must not keep the duplicate, and so the socket,
+                # open forever.
+                waiter = conn.file_waiter = conn.loop.create_future()
                 conn.loop.add_writer(dup, _set_done, waiter)
                 try:
                     await waiter
                 finally:
+                    conn.file_waiter = None
                     conn.loop.remove_writer(dup)
                 continue
             if sent == 0:
                 raise RuntimeError("file ended before the declared length")
             offset += sent
             count -= sent
+            conn.file_sent += sent
     finally:
         os.close(dup)
 
@@ -92,6 +111,7 @@ async def _copy(conn: "H1Protocol", file: Any, offset: int, count: int) -> None:
         if not block:
             raise RuntimeError("file ended before the declared length")
         count -= len(block)
+        conn.file_sent += len(block)
         conn.transport.write(block)
         if conn.write_paused:
             await conn.drain()
