@@ -18,7 +18,7 @@ prints in its marker lines so a test waits for its own request. Every wait is bo
 /status?s=N&cl=V       status N with an app Content-Length V and an empty body
 /hint?when=W           early hint: W=before (before start), inside (after start, before
                        the first body), after-body (after a first body part)
-/blob                  1 MiB in one message (one module-level bytes object)
+/blob                  1 MiB in one message (a new bytes object per response)
 /reject                401 without reading the body
 /bg-send?t=T           answers 'A', then a background task waits for /bg-b, sends another
                        body and a start on A's send, prints 'review-bg-send T <outcome>'
@@ -27,8 +27,8 @@ prints in its marker lines so a test waits for its own request. Every wait is bo
 /raise?e=E             raises E (sysexit, kbint, cancelled) before responding
 /str-body?k=K          http.response.body with a str body (K: oneshot, stream = with
                        more_body, cl = with the app's Content-Length)
-/slow?t=T&s=S          prints 'review-slow started T', sleeps S seconds, answers; a
-                       receive() watcher prints 'review-slow T disconnect'
+/slow?t=T&s=S&w=W      prints 'review-slow started T', sleeps S seconds, answers; with
+                       W=1 (default) a receive() watcher prints 'review-slow T disconnect'
 /stream-forever?t=T    streams 64 KiB parts until send raises; prints
                        'review-stream-ended T <outcome>'
 """
@@ -198,7 +198,7 @@ async def _slow(receive, send, query) -> None:
                 say(f"review-slow {token} disconnect")
                 return
 
-    watcher = asyncio.ensure_future(watch())
+    watcher = asyncio.ensure_future(watch() if query.get("w", "1") == "1" else asyncio.sleep(0))
     say(f"review-slow started {token}")
     await asyncio.sleep(seconds)  # a long computation that does not look at the client
     watcher.cancel()
@@ -273,7 +273,7 @@ async def app(scope, receive, send):
     elif path == "/blob":
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/octet-stream")]})
-        await send({"type": "http.response.body", "body": BLOB})
+        await send({"type": "http.response.body", "body": BLOB[:-1] + b"\n"})  # fresh bytes each time
     elif path == "/reject":
         await _respond(send, 401, b"no upload for you")
     elif path == "/bg-send":
