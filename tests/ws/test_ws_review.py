@@ -223,3 +223,16 @@ def test_client_leaving_a_framework_ticker_is_not_an_app_error(gannet_server):
     server.wait_for_log(r"WebSocket client \S+ went away")
     assert "Exception in ASGI application" not in server.log
     assert "Traceback" not in server.log
+
+
+def test_write_timeout_bounds_a_denial_body_nobody_reads(gannet_server):
+    # Before the 101: the app's own refusal (websocket.http.response, 12.5 MiB streamed) to a
+    # client that never reads is aborted by the write timeout too.
+    server = gannet_server("ws_app:app", "--write-timeout", "1")
+    sock = _tiny_receive_window(server)
+    sock.sendall(b"GET /deny-big HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    server.wait_for_log(r"WebSocket handshake from \S+: the client accepted no data for \d+s "
+                        r"\(--write-timeout\); closing", 15)
+    sock.close()
+    assert "Exception in ASGI application" not in server.log
