@@ -138,7 +138,9 @@ def test_client_leaving_during_file_send_is_not_an_app_error(gannet_server, tmp_
     reader.read_exact(64 * 1024, time.monotonic() + 10)  # the transfer is under way
     _rst_close(sock)
     server.wait_for_log(ABORTED_ACCESS.format(path=f"/{route}"), timeout=10)
-    _still_serving(server)
+    with server.connect() as again:  # h1_apps answers / with 'hello'
+        again.sendall(_req("/"))
+        assert read_response(Reader(again)).body == b"hello"
     assert _error_lines(server.log) == []
 
 
