@@ -7,6 +7,7 @@
 ``startup_stubborn`` like startup_hangs, but swallows cancellation ('proc startup ignoring
                   cancellation') and keeps hanging
 ``request_stubborn`` an HTTP handler that never answers and swallows cancellation
+``startup_exits`` lifespan startup calls sys.exit(7)
 """
 import asyncio
 import json
@@ -79,3 +80,13 @@ async def request_stubborn(scope, receive, send):
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             say("proc request ignoring cancellation")
+
+
+async def startup_exits(scope, receive, send):
+    """Lifespan startup calls sys.exit(7): the app's failure, not the server's exit status."""
+    if scope["type"] == "lifespan":
+        import sys
+
+        await receive()
+        sys.exit(7)
+    await _json(send, {})

@@ -110,3 +110,16 @@ def test_lifespan_scope_has_its_own_asgi_dict_with_spec_version_2_0(gannet_serve
     assert body["request_asgi"]["version"] == "3.0"
     assert body["request_asgi"]["spec_version"] != "mutated by lifespan"
     assert "extra" not in body["request_asgi"]
+
+
+def test_system_exit_in_lifespan_startup_is_a_startup_failure_exit_3():
+    """sys.exit() in the app's startup is its failure (3, the app's message), not a way
+    out of the server with the app's own exit code (on ddae8b1: 'Error loading app', 4)."""
+    server = start_server("proc_apps:startup_exits", "--lifespan", "on", wait=False)
+    try:
+        assert server.wait(timeout=15) == 3, server.log
+    finally:
+        if server.proc.poll() is None:
+            server.proc.kill()
+    assert "Application startup failed: SystemExit: 7" in server.log
+    assert "Listening on" not in server.log
