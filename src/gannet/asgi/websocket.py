@@ -172,7 +172,9 @@ class WebSocketCycle:
             try:
                 await waiter
             finally:
-                self._forget(waiter)
+                # Common case: the wake-up already cleared self.waiter; nothing to forget.
+                if self.waiter is waiter or self.waiters is not None:
+                    self._forget(waiter)
         message = queue.popleft()
         if self.big:
             data = message.get("bytes") or message.get("text") or b""
