@@ -248,7 +248,10 @@ async def app(scope, receive, send):
             extensions["x.mutated"] = {"by": "app"}
             for value in extensions.values():
                 if isinstance(value, dict):
-                    value["mutated"] = True
+                    try:
+                        value["mutated"] = True
+                    except TypeError:
+                        pass  # Gannet's shared extension parameters are read-only
             extensions.pop("http.response.early_hint", None)
         await _respond(send, 200, seen, [(b"content-type", b"application/json")])
     elif path == "/double-receive":

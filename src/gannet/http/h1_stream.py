@@ -49,9 +49,8 @@ class H1Stream:
         self.http10 = http10  # an HTTP/1.0 request: a kept-alive response must say so
         self.no_body = no_body  # HEAD, or (once the head is out) 204/304
         self.te_trailers = te_trailers  # the client sent "TE: trailers"
-        self.chunked = False
-        self.remaining: int | None = None
-        self.trailers = False  # trailers will follow the body on the wire
+        # chunked, remaining and trailers (trailers follow the body on the wire) are set by
+        # _head, before anything reads them: three stores a request saved.
 
     # ------------------------------------------------------------ flow control
     @property
@@ -70,7 +69,12 @@ class H1Stream:
         self.conn.resume_reading()
 
     def cycle_done(self, cycle: "HTTPCycle") -> None:
-        self.conn.cycle_done(cycle)
+        """The request's app has returned (H1Protocol.cycle_done, inlined: one call less a
+        request)."""
+        state = self.conn.state
+        state.active -= 1
+        if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
+            state.max_requests_reached()
 
     # ------------------------------------------------------------ the response
     def send_response(self, cycle: "HTTPCycle", body: bytes) -> None:
@@ -83,7 +87,7 @@ class H1Stream:
         conn = self.conn
         if flags or cycle.trailers_pending or self.no_body or status == 204 or status == 304 \
                 or not self.keep_alive or conn.closing or self.http10 or size >= 65536 \
-                or (declared is not None and declared != size) or body.__class__ is not bytes:
+                or (declared is not None and declared != size):
             self.send_head_and_body(cycle, body, False)
             return
         line = STATUS_LINES.get(status) or status_line(status)
@@ -214,6 +218,8 @@ class H1Stream:
         status = cycle.status
         line = STATUS_LINES.get(status) or status_line(status)
         framing = b""
+        self.chunked = False
+        self.remaining = None
         no_body = self.no_body or status == 204 or status == 304
         self.no_body = no_body
         # Trailers go out only to a client that asked for them (ASGI trailers extension,

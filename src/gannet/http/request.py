@@ -20,7 +20,7 @@ import httptools
 
 from .errors import ProtocolError
 
-__all__ = ["GOOD_HOSTS", "split_target", "check_host", "http_scope", "replace_host", "request_line_length"]
+__all__ = ["GOOD_HOSTS", "NO_PARAMS", "ExtensionParams", "split_target", "check_host", "http_scope", "replace_host", "request_line_length"]
 
 _TARGET_CACHE_MAX = 1024
 _TARGET_CACHE_URL_MAX = 256
@@ -113,11 +113,29 @@ def replace_host(headers: list[tuple[bytes, bytes]], authority: bytes) -> None:
     headers.append((b"host", authority))
 
 
+class ExtensionParams(dict):
+    """An extension's (empty) parameters in a scope: a dict, as the spec says, shared by
+    every scope and so read-only: an app that writes to it gets a TypeError instead of
+    changing every later request. Fresh empty dicts would cost ~6k instructions a request."""
+
+    __slots__ = ()
+
+    def _read_only(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("a scope's extension parameters are read-only (shared by every request)")
+
+    __setitem__ = __delitem__ = update = setdefault = pop = popitem = clear = _read_only  # type: ignore[assignment]
+    __ior__ = _read_only  # type: ignore[assignment]
+
+
+NO_PARAMS = ExtensionParams()
+
+
 def http_scope(version: str, server: Any, client: Any, scheme: str, method: str,
                root_path: str, target: tuple[str, bytes, bytes], headers: list,
                app_state: dict) -> dict:
-    """A fresh HTTP scope. The literal dicts are new per call (about 0.1 µs for the six of
-    them): one app mutating its scope's ``asgi`` or ``extensions`` cannot reach another."""
+    """A fresh HTTP scope: its ``asgi`` and ``extensions`` dicts are new per call, so one
+    app mutating them cannot reach another request; the extensions' parameters are the
+    shared read-only NO_PARAMS."""
     return {
         "type": "http",
         "asgi": {"version": "3.0", "spec_version": "2.4"},
@@ -133,9 +151,9 @@ def http_scope(version: str, server: Any, client: Any, scheme: str, method: str,
         "headers": headers,
         "state": app_state.copy(),
         "extensions": {
-            "http.response.trailers": {},
-            "http.response.pathsend": {},
-            "http.response.zerocopysend": {},
-            "http.response.early_hint": {},
+            "http.response.trailers": NO_PARAMS,
+            "http.response.pathsend": NO_PARAMS,
+            "http.response.zerocopysend": NO_PARAMS,
+            "http.response.early_hint": NO_PARAMS,
         },
     }
