@@ -409,8 +409,7 @@ class _Response:
 
     __slots__ = ("runner", "app", "post", "half_window", "builder", "start_response_bound",
                  "write_bound", "cycle", "code", "headers", "head_posted", "complete",
-                 "window", "result", "blocks", "sync_cycle", "parked", "blocker", "mutex",
-                 "__weakref__")
+                 "window", "result", "blocks", "sync_cycle", "parked", "blocker", "mutex")
 
     def __init__(self, runner: WSGIRunner) -> None:
         self.runner = runner
@@ -474,7 +473,7 @@ class _Response:
             if cycle.disconnected:
                 raise ClientGone("client disconnected")
             if self.sync(cycle, True):  # the sync deferred by the park
-                return self.park()
+                return True
             final = self.pump(cycle)
             if final is _PARKED:
                 return True
@@ -507,10 +506,6 @@ class _Response:
         self.blocks = None
         if final is not None:
             self.post(final)
-
-    def park(self) -> bool:
-        self.runner.parked.add(self)
-        return True
 
     def iterate(self, cycle: WSGICycle, result: Any) -> Any:
         wrapper = result
@@ -587,8 +582,7 @@ class _Response:
         self.window += len(block)
         if self.window >= self.half_window:
             self.window = 0
-            if self.sync(cycle, can_park):
-                return self.park()
+            return self.sync(cycle, can_park)
         return False
 
     def sync(self, cycle: WSGICycle, can_park: bool) -> bool:
@@ -600,6 +594,9 @@ class _Response:
                 blocker = None
             elif can_park:
                 self.parked = True
+                # Registered before the loop can see the flag (it takes the mutex), so
+                # the set never keeps a response that was already resumed.
+                self.runner.parked.add(self)
                 return True
             else:
                 blocker = self.blocker = threading.Lock()
