@@ -24,7 +24,7 @@ from typing import Any, Iterable, NamedTuple
 
 __all__ = [
     "STATUS_LINES", "status_line", "reason_phrase", "check_field_name", "HeadFields",
-    "fields_of", "scan_fields", "trailer_block", "link_block", "refusal", "http_date",
+    "fields_of", "scan_fields", "without_length", "defaults_without", "trailer_block", "link_block", "refusal", "http_date",
     "APP_CHUNKED", "APP_CLOSE", "CUSTOM_DEFAULTS", "HOP_BY_HOP",
 ]
 
@@ -199,6 +199,17 @@ def refusal(status: int, default_headers: bytes, extra: bytes = b"") -> bytes:
             b"connection: close\r\n%b%b\r\n%b"
             % (STATUS_LINES.get(status) or status_line(status), len(body), extra,
                default_headers, body))
+
+
+def defaults_without(default_headers: bytes, fields: Iterable) -> bytes:
+    """The server's default lines (server, date) for the names the app did not set."""
+    if not default_headers:
+        return default_headers
+    names = {bytes(name).lower() for name, _ in fields}
+    if not names:
+        return default_headers
+    return b"".join(line + b"\r\n" for line in default_headers.split(b"\r\n")
+                    if line and line.split(b":", 1)[0] not in names)
 
 
 def http_date(timestamp: float | None = None) -> bytes:

@@ -61,6 +61,7 @@ except ImportError:  # pragma: no cover - pure-Python websockets build
 
 from .errors import ProtocolError
 from .flow import FlowControl
+from .headers import CUSTOM_DEFAULTS, defaults_without, fields_of
 
 __all__ = ["HandshakeError", "Handshake", "negotiate", "WSConnection", "CLOSE_TIMEOUT",
            "sendable_close_code", "fit_reason", "Handler", "WSStream"]
@@ -144,16 +145,14 @@ class Handshake:
                 logger.warning("WebSocket accepted with subprotocol %r, which the client did "
                                "not offer (offered: %s); sent without a subprotocol",
                                subprotocol, self.subprotocols)
-        names = set()
-        for name, value in extra:
-            name = bytes(name).lower()
-            value = bytes(value)
-            if name in _RESERVED_RESPONSE_HEADERS:
+        fields = tuple((bytes(name), bytes(value)) for name, value in extra)
+        for name, _ in fields:
+            if name.lower() in _RESERVED_RESPONSE_HEADERS:
                 raise ValueError(f"the app may not set {name.decode('latin-1')!r} on a WebSocket accept")
-            check_header(name, value)
-            names.add(name)
-            parts += [name, b": ", value, b"\r\n"]
-        parts.append(filter_defaults(default_headers, names))
+        block, _length, flags = fields_of(fields)  # the one response-field normaliser
+        parts.append(block)
+        parts.append(defaults_without(default_headers, fields) if flags & CUSTOM_DEFAULTS
+                     else default_headers)
         parts.append(b"\r\n")
         return b"".join(parts)
 
@@ -161,25 +160,6 @@ class Handshake:
 _RESERVED_RESPONSE_HEADERS = {b"upgrade", b"connection", b"sec-websocket-accept",
                               b"sec-websocket-extensions", b"sec-websocket-protocol",
                               b"content-length", b"transfer-encoding"}
-_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
-
-def check_header(name: bytes, value: bytes) -> None:
-    """Refuse header names that are not tokens and values that could split the response."""
-    if not name or not _TOKEN.issuperset(name):
-        raise ValueError(f"invalid header name {name!r}")
-    if b"\r" in value or b"\n" in value or b"\0" in value:
-        raise ValueError(f"invalid value for header {name!r}")
-
-
-def filter_defaults(default_headers: bytes, names: set[bytes]) -> bytes:
-    """The server's default header lines (server, date) the app did not set itself."""
-    if not names or not default_headers:
-        return default_headers
-    return b"".join(line + b"\r\n" for line in default_headers.split(b"\r\n")
-                    if line and line.split(b":", 1)[0] not in names)
-
-
 class _Negotiator(ServerProtocol):
     """One per worker: only its ``process_request`` (checks + extension negotiation) is
     used, synchronously, so sharing it is safe; connections never use it for frames."""

@@ -20,8 +20,8 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from .headers import STATUS_LINES, reason_phrase, status_line
-from .ws import HandshakeError, Handshake, Handler, WSConnection, check_header, filter_defaults, negotiate
+from .headers import CUSTOM_DEFAULTS, STATUS_LINES, defaults_without, fields_of, refusal, status_line
+from .ws import HandshakeError, Handshake, Handler, WSConnection, negotiate
 
 __all__ = ["upgrade", "H1Handshake"]
 
@@ -59,12 +59,9 @@ def upgrade(state: Any, settings: tuple, h1conn: Any, scope: dict, trailing: byt
 
 
 def _write_plain(transport: Any, state: Any, status: int, extra: bytes = b"") -> None:
-    """A short text response that ends the connection (refusals before any WebSocket)."""
-    body = reason_phrase(status).encode()
-    transport.write(b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
-                    b"connection: close\r\n%b%b\r\n%b"
-                    % (STATUS_LINES.get(status) or status_line(status), len(body), extra,
-                       state.default_headers, body))
+    """A short text response that ends the connection (refusals before any WebSocket):
+    the same writer as h1's own refusals."""
+    transport.write(refusal(status, state.default_headers, extra))
     transport.close()
 
 
@@ -184,19 +181,13 @@ class H1Handshake(asyncio.Protocol):
     def deny(self, status: int, headers: list, body: bytes = b"", more: bool = False) -> None:
         if self.head_sent:
             raise RuntimeError("the response has already started")
-        parts = [STATUS_LINES.get(status) or status_line(status)]
-        names = set()
-        length = None
-        for name, value in headers:
-            name = bytes(name).lower()
-            value = bytes(value)
-            check_header(name, value)
-            if name == b"transfer-encoding" or name == b"connection":
-                continue  # we frame the body and close after it
-            if name == b"content-length":
-                length = int(value)
-            names.add(name)
-            parts += [name, b": ", value, b"\r\n"]
+        # The one response-field normaliser (http/headers.py): names, values, hop-by-hop
+        # fields left out (we frame the body and close after it).
+        fields = tuple((bytes(name), bytes(value)) for name, value in headers)
+        block, length, flags = fields_of(fields)
+        if length is not None and length < 0:
+            raise ValueError("invalid Content-Length in the denial response")
+        parts = [STATUS_LINES.get(status) or status_line(status), block]
         if length is None:
             if more:
                 self.chunked = True
@@ -206,7 +197,8 @@ class H1Handshake(asyncio.Protocol):
         else:
             self.remaining = length
         parts.append(b"connection: close\r\n")
-        parts.append(filter_defaults(self.state.default_headers, names))
+        parts.append(defaults_without(self.state.default_headers, fields)
+                     if flags & CUSTOM_DEFAULTS else self.state.default_headers)
         parts.append(b"\r\n")
         self.head_sent = True
         self.transport.write(b"".join(parts))

@@ -11,7 +11,7 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..http.headers import http_date
+from ..http.headers import defaults_without, http_date
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -75,9 +75,7 @@ class ServerState:
 
     def default_headers_without(self, headers: Any) -> bytes:
         """The default headers the app did not set itself (slow path: app sent server/date)."""
-        names = {bytes(name).lower() for name, _ in headers}
-        return b"".join(line + b"\r\n" for line in self.default_headers.split(b"\r\n")
-                        if line and line.split(b":", 1)[0] not in names)
+        return defaults_without(self.default_headers, headers)
 
     def log_access(self, conn: Any, cycle: Any) -> None:
         self.access_logger.log(conn, cycle, self.loop.time())
