@@ -1,12 +1,14 @@
 """A plain Flask app, served unchanged (but wrapped in wsgiref's validator):
-uploads through request.files, send_file, a streamed response, JSON."""
+uploads through request.files, send_file, a streamed response, JSON. ``probe_app`` adds
+``/probe`` outside Flask: does this request see a Flask request context it never pushed?"""
 from __future__ import annotations
 
 import hashlib
 import os
 from wsgiref.validate import validator
 
-from flask import Flask, Response, jsonify, request, send_file, stream_with_context
+from flask import (Flask, Response, has_request_context, jsonify, request, send_file,
+                   stream_with_context)
 
 flask_app = Flask(__name__)
 
@@ -37,6 +39,16 @@ def stream():
     return Response(stream_with_context(generate()), mimetype="text/plain")
 
 
+@flask_app.get("/big-stream")
+def big_stream():
+    """4 MiB through stream_with_context; every block reads the request (its context must
+    follow the generator to whichever thread resumes it)."""
+    def generate():
+        for index in range(64):
+            yield (f"{request.args['tag']} {index} ".encode() * 8192)[:65536]
+    return Response(stream_with_context(generate()), mimetype="application/octet-stream")
+
+
 @flask_app.post("/json")
 def echo_json():
     return jsonify(got=request.get_json(), args=request.args.to_dict())
@@ -58,4 +70,12 @@ app = validator(_server_input(flask_app))
 
 def raw_app(environ, start_response):
     """Flask itself, unwrapped: send_file's file_wrapper reaches the server directly."""
+    return flask_app(environ, start_response)
+
+
+def probe_app(environ, start_response):
+    if environ["PATH_INFO"] == "/probe":
+        body = b"leaked" if has_request_context() else b"clean"
+        start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", str(len(body)))])
+        return [body]
     return flask_app(environ, start_response)

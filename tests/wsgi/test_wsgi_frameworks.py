@@ -4,6 +4,7 @@ Each is served wrapped in wsgiref's validator, and Django also exactly as a user
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import subprocess
@@ -12,7 +13,7 @@ import uuid
 
 import pytest
 
-from wsgi_helpers import request
+from wsgi_helpers import request, stalled_client
 
 VIEWS = '''
 from django.http import FileResponse, HttpResponse, JsonResponse, StreamingHttpResponse
@@ -153,6 +154,30 @@ def test_flask(gannet_server, download_file, target):
     status, _, body = request(server, "POST", "/json?x=1", body=b'{"a": [1, 2]}',
                               headers={"Content-Type": "application/json"})
     assert status == 200 and json.loads(body) == {"got": {"a": [1, 2]}, "args": {"x": "1"}}
+
+
+def test_flask_stream_with_context_survives_a_park(gannet_server):
+    """Flask's stream_with_context to clients that stop reading: each parked stream keeps
+    its request context on whichever thread resumes it (it reads the request in every
+    block and pops the context at the end), and requests served meanwhile by the same
+    threads never see a request context they did not push."""
+    server = gannet_server("wsgi_flask:probe_app", "--interface", "wsgi", "--threads", "2")
+    socks = [stalled_client(server, f"/big-stream?tag=s{i}") for i in range(4)]
+    try:
+        for _ in range(6):
+            status, _, body = request(server, "GET", "/probe")
+            assert (status, body) == (200, b"clean")
+        for i, sock in enumerate(socks):
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            body = response.read()
+            assert response.status == 200
+            assert body == b"".join((f"s{i} {n} ".encode() * 8192)[:65536] for n in range(64))
+    finally:
+        for sock in socks:
+            sock.close()
+    assert request(server, "GET", "/probe")[2] == b"clean"
+    assert "Traceback" not in server.log and "Exception" not in server.log, server.log
 
 
 def test_flask_chunked_upload(gannet_server, download_file):

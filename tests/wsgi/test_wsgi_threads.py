@@ -9,21 +9,10 @@ import time
 
 import pytest
 
-from wsgi_helpers import request
+from wsgi_helpers import request, stalled_client
 
 APP = "wsgi_flow_app:app"
 MiB = 1024 * 1024
-
-
-def _stalled(server, path: str) -> socket.socket:
-    """A client with a tiny receive window that asks for ``path`` and never reads."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    # Before connect(), so the small window is what the handshake advertises.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.settimeout(10)
-    sock.connect((server.host, server.port))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-    return sock
 
 
 def _reset(sock: socket.socket) -> None:
@@ -43,7 +32,7 @@ def test_clients_that_never_read_hold_no_thread(gannet_server):
     the fifth request waited forever), and a stalled response resumes once its client
     reads again."""
     server = gannet_server(APP, "--interface", "wsgi", "--threads", "2")
-    stalled = [_stalled(server, f"/infinite?tag=s{i}") for i in range(4)]
+    stalled = [stalled_client(server, f"/infinite?tag=s{i}") for i in range(4)]
     try:
         for _ in range(5):
             _served(server)
@@ -70,7 +59,7 @@ def test_parked_response_closed_once_when_client_leaves(gannet_server):
     the request counts as done (a graceful shutdown does not wait for it), and the one
     thread keeps serving."""
     server = gannet_server(APP, "--interface", "wsgi", "--threads", "1")
-    sock = _stalled(server, "/infinite?tag=parked")
+    sock = stalled_client(server, "/infinite?tag=parked")
     _served(server)  # the only thread is free: the stalled response is parked
     _reset(sock)
     server.wait_for_log(r"app: closed parked\b", timeout=15)
@@ -85,7 +74,7 @@ def test_write_callable_waits_bounded_by_disconnect(gannet_server):
     """write() cannot be parked: it holds its thread while the client is slow, and is
     woken with ClientGone when the client goes, freeing the thread."""
     server = gannet_server(APP, "--interface", "wsgi", "--threads", "1")
-    sock = _stalled(server, "/write?tag=w")
+    sock = stalled_client(server, "/write?tag=w")
     server.wait_for_log(r"app: writing w\b")
     _reset(sock)
     server.wait_for_log(r"app: write raised w ClientGone", timeout=15)
@@ -96,7 +85,7 @@ def test_write_timeout_aborts_and_closes_the_iterable(gannet_server):
     """--write-timeout 1: a response whose client accepts no bytes is aborted, with a log
     line naming the timeout, and the app's iterable is closed."""
     server = gannet_server(APP, "--interface", "wsgi", "--threads", "1", "--write-timeout", "1")
-    sock = _stalled(server, "/infinite?tag=timeout")
+    sock = stalled_client(server, "/infinite?tag=timeout")
     try:
         server.wait_for_log(r"(?i)write[- _]timeout|no progress|accepts? no bytes", timeout=15)
         server.wait_for_log(r"app: closed timeout\b", timeout=15)
@@ -108,7 +97,7 @@ def test_write_timeout_aborts_and_closes_the_iterable(gannet_server):
 def test_write_timeout_wakes_a_waiting_write(gannet_server):
     """--write-timeout 1 with the write() callable: the thread waiting in write() is freed."""
     server = gannet_server(APP, "--interface", "wsgi", "--threads", "1", "--write-timeout", "1")
-    sock = _stalled(server, "/write?tag=wt")
+    sock = stalled_client(server, "/write?tag=wt")
     try:
         server.wait_for_log(r"app: write raised wt ClientGone", timeout=15)
         _served(server)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -24,6 +25,17 @@ def get_json(server: Any, path: str, **kwargs: Any) -> Any:
     status, _, data = request(server, "GET", path, **kwargs)
     assert status == 200, data
     return json.loads(data)
+
+
+def stalled_client(server: Any, path: str) -> socket.socket:
+    """A client with a tiny receive window that asks for ``path`` and does not read."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # Before connect(), so the small window is what the handshake advertises.
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((server.host, server.port))
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ and closes what is still parked.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import os
 import queue
@@ -321,8 +322,8 @@ class WSGIRunner:
                 item.release_body()
         for response in list(self.parked):
             with response.mutex:
-                if response.parked:
-                    response.parked = False
+                if response.parked == 2:
+                    response.parked = 0
                     leftovers[id(response)] = response
         self.parked.clear()
         for response in leftovers.values():
@@ -380,16 +381,27 @@ class _Worker:
                     _close(item[1])
                     self.post((_DONE, item[0]))
                 elif kind is _Response:  # a parked response whose client drained
-                    item.resume()
-                elif self.response.handle(item):
-                    # Parked: that response object now belongs to its iteration, which
-                    # any worker resumes later; this one goes on with a fresh one.
-                    self.response = _Response(runner)
+                    if item.context.run(item.resume):
+                        _settle(item)
+                else:
+                    response = self.response
+                    if response.context.run(response.handle, item):
+                        # Parked: that response object now belongs to its iteration,
+                        # which any worker resumes later; this one takes a fresh one.
+                        self.response = _Response(runner)
+                        _settle(response)
             except BaseException:  # noqa: BLE001 - the pool must survive anything
                 logger.exception("internal error in a WSGI worker")
                 cycle = item[0] if kind is tuple else item.cycle if kind is _Response else item
                 if cycle is not None:
                     self.post((_ERROR, cycle))
+
+
+def _settle(response: "_Response") -> None:
+    """A response just parked and its worker has left its context: make it resumable by
+    the loop, or resume it here if its client drained while the worker was leaving."""
+    while response.settle() and response.context.run(response.resume):
+        pass
 
 
 class _Response:
@@ -405,11 +417,22 @@ class _Response:
     way): it waits, bounded by the response's end (disconnect, abort, write timeout).
     ``mutex`` orders the producer's "park or go on" against the loop's "drained"; it is
     taken twice per half window of streamed output, never for a one-block response.
+
+    Context. The app runs inside this object's own ``contextvars.Context`` (made once per
+    ``_Response``, so once per worker, not per request), and a resumed iteration runs in it
+    again on whatever thread: a generator that set context variables (Flask's
+    ``stream_with_context`` pushes the request context) finds them, and can reset its
+    tokens, after moving threads; and the worker's next request does not see them. A
+    context can be entered by one thread at a time, so parking has two steps: "parking"
+    (``parked == 1``) while the worker is still leaving the context, "parked" (2) once it
+    has; a drain that arrives in between is noted (``ready``) and the leaving worker
+    resumes the iteration itself (``_settle``).
     """
 
     __slots__ = ("runner", "app", "post", "half_window", "builder", "start_response_bound",
                  "write_bound", "cycle", "code", "headers", "head_posted", "complete",
-                 "window", "result", "blocks", "sync_cycle", "parked", "blocker", "mutex")
+                 "window", "result", "blocks", "sync_cycle", "parked", "ready", "blocker",
+                 "mutex", "context")
 
     def __init__(self, runner: WSGIRunner) -> None:
         self.runner = runner
@@ -429,9 +452,11 @@ class _Response:
         self.result: Any = None
         self.blocks: Any = None  # the iterator being walked; kept across a park
         self.sync_cycle: Any = None  # the cycle whose last sync the loop has not drained
-        self.parked = False
+        self.parked = 0  # 1: parking (its worker is leaving the context), 2: parked
+        self.ready = False  # drained while parking: the leaving worker resumes it
         self.blocker: threading.Lock | None = None  # write() waiting for a drain
         self.mutex = threading.Lock()
+        self.context = contextvars.Context()
 
     # ------------------------------------------------------------ worker thread
     def handle(self, cycle: WSGICycle) -> bool:
@@ -593,7 +618,7 @@ class _Response:
                 self.sync_cycle = cycle
                 blocker = None
             elif can_park:
-                self.parked = True
+                self.parked = 1
                 # Registered before the loop can see the flag (it takes the mutex), so
                 # the set never keeps a response that was already resumed.
                 self.runner.parked.add(self)
@@ -624,7 +649,10 @@ class _Response:
                 return  # an earlier response's sync: that response is over
             self.sync_cycle = None
             parked = self.parked
-            self.parked = False
+            if parked == 2:
+                self.parked = 0
+            elif parked == 1:
+                self.ready = True  # its worker is still leaving: it resumes it (_settle)
             blocker = self.blocker
             self.blocker = None
         if parked or blocker is not None:
@@ -632,10 +660,20 @@ class _Response:
                 # The response was cut (aborted, timed out) while its producer waited:
                 # nothing more can be written, so the producer must stop.
                 cycle.disconnected = True
-            if parked:
+            if parked == 2:
                 self.runner.submit(self)
-            else:
+            elif blocker is not None:
                 blocker.release()
+
+    def settle(self) -> bool:
+        """Worker thread, once out of the context: True if the drain came meanwhile."""
+        with self.mutex:
+            if self.ready:
+                self.ready = False
+                self.parked = 0
+                return True
+            self.parked = 2
+            return False
 
     def abandon(self) -> None:
         """At exit, for a response still parked: close its iterable here, no worker is left."""
