@@ -103,7 +103,7 @@ class BufferInput:
         return self.view[pos:stop].tobytes()
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
-        lines = []
+        lines: list[bytes] = []
         total = 0
         while True:
             line = self.readline()
@@ -184,7 +184,8 @@ class ChunksRaw(io.RawIOBase):
         return 0
 
     def readall(self) -> bytes:
-        rest = [memoryview(self.chunks[self.index])[self.offset:]] if self.index < len(self.chunks) else []
+        rest: list[bytes | memoryview] = \
+            [memoryview(self.chunks[self.index])[self.offset:]] if self.index < len(self.chunks) else []
         rest += self.chunks[self.index + 1:]
         self.index = len(self.chunks)
         self.offset = 0

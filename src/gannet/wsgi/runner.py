@@ -96,7 +96,7 @@ def _as_bytes(data: Any) -> bytes:
     raise TypeError(f"WSGI response blocks must be bytes, not {type(data).__name__}")
 
 
-def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+def _content_length(headers: "tuple[tuple[bytes, bytes], ...]") -> int | None:
     for name, value in headers:
         if len(name) == 14 and name.lower() == b"content-length":
             try:
