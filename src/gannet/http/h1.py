@@ -531,7 +531,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             cycle.start_time = self.loop.time()
         if state.wsgi is None:
             # Not added to state.tasks (a set add and discard per request): the drain
-            # finds HTTP tasks through asyncio.all_tasks() (see server._http_tasks).
+            # finds HTTP tasks through asyncio.all_tasks() (see worker._http_tasks).
             if context is None:  # a copy of the current (server) context
                 _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")
             else:
