@@ -1,5 +1,5 @@
-"""Gannet: one application server for ASGI and WSGI apps over HTTP/1.1 (HTTP/2 and
-WebSockets to follow), with a uvicorn- and gunicorn-compatible command line."""
+"""Gannet: an application server for ASGI 3 and WSGI apps over HTTP/1.1 and WebSockets
+(HTTP/2 and TLS are not there yet), with a uvicorn- and gunicorn-compatible command line."""
 from __future__ import annotations
 
 from typing import Any
