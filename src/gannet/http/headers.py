@@ -25,7 +25,7 @@ from typing import Any, Iterable, NamedTuple
 __all__ = [
     "STATUS_LINES", "status_line", "reason_phrase", "check_field_name", "HeadFields",
     "fields_of", "scan_fields", "without_length", "defaults_without", "trailer_block", "link_block", "refusal", "http_date",
-    "APP_CHUNKED", "APP_CLOSE", "CUSTOM_DEFAULTS", "HOP_BY_HOP",
+    "APP_CHUNKED", "APP_CLOSE", "CUSTOM_DEFAULTS", "HOP_BY_HOP", "PEP3333_HOP",
 ]
 
 logger = logging.getLogger("gannet.error")
@@ -68,13 +68,18 @@ APP_CHUNKED = 1  # Transfer-Encoding (the server frames the body itself)
 APP_CLOSE = 2  # Connection: close (h1 closes after this response)
 CUSTOM_DEFAULTS = 4  # Server or Date, set by the app itself
 HOP_BY_HOP = 8  # some hop-by-hop field was present (and left out of the block)
+# PEP 3333's hop-by-hop list (RFC 2616 §13.5.1) also names these; an ASGI app may send
+# them (a proxy's 407 carries Proxy-Authenticate), so they pass, but WSGI refuses them.
+PEP3333_HOP = 16
 
-_CL, _TE, _CONN, _DEFAULT, _HOP = 1, 2, 3, 4, 5
+_CL, _TE, _CONN, _DEFAULT, _HOP, _PEP_HOP = 1, 2, 3, 4, 5, 6
 # Connection-specific fields, RFC 9110 §7.6.1 (plus the non-standard Proxy-Connection and
 # Keep-Alive that RFC 9113 §8.2.2 also names). Never forwarded from an app's list.
 _SPECIAL = {b"content-length": _CL, b"transfer-encoding": _TE, b"connection": _CONN,
             b"server": _DEFAULT, b"date": _DEFAULT, b"keep-alive": _HOP,
-            b"proxy-connection": _HOP, b"upgrade": _HOP, b"te": _HOP}
+            b"proxy-connection": _HOP, b"upgrade": _HOP, b"te": _HOP,
+            b"proxy-authenticate": _PEP_HOP, b"proxy-authorization": _PEP_HOP,
+            b"trailers": _PEP_HOP}
 
 
 class HeadFields(NamedTuple):
@@ -110,6 +115,8 @@ def scan_fields(fields: Iterable) -> HeadFields:
                 content_length = value
             elif kind == _DEFAULT:
                 flags |= CUSTOM_DEFAULTS
+            elif kind == _PEP_HOP:
+                flags |= PEP3333_HOP
             else:
                 flags |= HOP_BY_HOP
                 if kind == _TE:

@@ -21,6 +21,8 @@ import logging
 from typing import Any, Iterator
 from urllib.parse import unquote_to_bytes
 
+from ..http.headers import HOP_BY_HOP, PEP3333_HOP, fields_of
+
 __all__ = ["EnvironBuilder", "ErrorStream", "FileWrapper", "InvalidResponse",
            "check_status", "encode_headers"]
 
@@ -180,51 +182,19 @@ def check_status(status: Any) -> int:
     return code
 
 
-# PEP 3333 "Hop-by-hop features": these are the server's business; an app that sends one
-# is in error (wsgiref.validate asserts, gunicorn answers 500). RFC 9110 §7.6.1.
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate",
-                         "proxy-authorization", "te", "trailers", "transfer-encoding",
-                         "upgrade"})
-# Names already checked, with their latin-1 bytes: apps repeat a handful of names, so a
-# name costs one dict lookup (cheaper than the encode it replaces). Bounded.
-_NAMES: dict[str, bytes] = {}
-
-
-def _encode_name(name: Any) -> bytes:
-    if type(name) is not str:
-        raise TypeError("header name is not a str")
-    if name.lower() in _HOP_BY_HOP:
-        raise InvalidResponse(f"hop-by-hop header {name!r} is not allowed from a WSGI "
-                              f"application (PEP 3333); the server manages the connection")
-    encoded = name.encode("latin-1")
-    if len(_NAMES) < _CACHE_MAX:
-        _NAMES[name] = encoded
-    return encoded
-
-
 def encode_headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
-    """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs.
+    """PEP 3333 response headers (a list of (str, str)) as latin-1 bytes pairs, checked
+    by the one response-field normaliser (http/headers.py: token names, no CR/LF/NUL)
+    here, at start_response, so the app learns at once and the client gets a 500. The
+    check is cached by content, so h1's own look at the same head is a dict hit.
 
-    Refuses (InvalidResponse, so the app learns at start_response and the client gets a
-    500) wrong types, non-latin-1 text, CR/LF/NUL in values and hop-by-hop fields. Names
-    are checked to be tokens by h1 when it writes the head, which also re-checks the whole
-    head for CR/LF/NUL.
+    PEP 3333 "Hop-by-hop features": those fields are the server's business; an app that
+    sends one is in error (wsgiref.validate asserts, gunicorn answers 500).
     """
     if type(headers) is not list:
         raise InvalidResponse(f"headers must be a list, not {type(headers).__name__}")
-    out: list[tuple[bytes, bytes]] = []
-    append = out.append
-    names = _NAMES
     try:
-        for name, value in headers:
-            encoded = value.encode("latin-1")
-            # isprintable() is one C scan; only a value with a tab or a control character
-            # (or a non-printable latin-1 letter) takes the precise look.
-            if not value.isprintable() and ("\n" in value or "\r" in value or "\0" in value):
-                raise InvalidResponse(f"header {name!r} has a control character in its value")
-            append((names.get(name) or _encode_name(name), encoded))
-    except InvalidResponse:
-        raise
+        out = tuple([(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers])
     except UnicodeEncodeError as exc:
         raise InvalidResponse(f"header is not latin-1: {exc.object[:64]!r}") from None
     except (AttributeError, TypeError, ValueError):
@@ -234,7 +204,20 @@ def encode_headers(headers: Any) -> tuple[tuple[bytes, bytes], ...]:
             if type(item[0]) is not str or type(item[1]) is not str:
                 raise InvalidResponse(f"header names and values must be str, got {item!r:.80}") from None
         raise
-    return tuple(out)  # hashable: h1 caches checked heads by content
+    try:
+        flags = fields_of(out).flags
+    except (TypeError, ValueError) as exc:
+        raise InvalidResponse(f"invalid header: {exc} (a control character or a bad name)") from None
+    if flags & (HOP_BY_HOP | PEP3333_HOP):
+        for name, _ in headers:
+            if name.lower() in _HOP_BY_HOP:
+                raise InvalidResponse(f"hop-by-hop header {name!r} is not allowed from a WSGI "
+                                      f"application (PEP 3333); the server manages the connection")
+    return out  # hashable: the checked head is cached by content
+
+
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization",
+                         "proxy-connection", "te", "trailers", "transfer-encoding", "upgrade"})
 
 
 # ---------------------------------------------------------------- wsgi.errors
