@@ -33,7 +33,7 @@ from .errors import ProtocolError
 from .flow import FlowControl
 from .h1_stream import H1Stream
 from .headers import refusal
-from .request import GOOD_HOSTS, NO_PARAMS, check_host, replace_host, request_line_length, split_target
+from .request import GOOD_HOSTS, NO_PARAMS, WSGI_ASGI_INFO, check_host, replace_host, request_line_length, split_target
 
 if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
@@ -234,6 +234,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
 
     # ================================================================ parser callbacks
     def on_message_begin(self) -> None:
+        if self.dead:
+            # The connection started closing inside this very read (a lingering close
+            # after an unread body): what follows is input to drop, not a request.
+            raise ProtocolError(400, "input after the connection began closing")
         self.url = b""
         self.headers = []
         self.hosts = 0
@@ -359,10 +363,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         else:
             more_body = expect_continue = False
         # request.http_scope, inlined (a call is 0.2 µs a request); tests/http/test_request.py
-        # checks the two agree. The asgi and extensions dicts are fresh per request.
+        # checks the two agree. The asgi and extensions dicts are fresh per request for an
+        # ASGI app; a WSGI app never sees them (its environ derives from the rest), so
+        # WSGI requests share read-only ones and skip the two allocations.
+        asgi = state.wsgi is None
         scope = {
             "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "asgi": {"version": "3.0", "spec_version": "2.4"} if asgi else WSGI_ASGI_INFO,
             "http_version": version,
             "server": self.server,
             "client": self.client,
@@ -379,7 +386,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 "http.response.pathsend": NO_PARAMS,
                 "http.response.zerocopysend": NO_PARAMS,
                 "http.response.early_hint": NO_PARAMS,
-            },
+            } if asgi else NO_PARAMS,
         }
         if self.upgrade or method == "CONNECT":
             # should_upgrade(): llhttp stops after this request only with Connection:
@@ -416,7 +423,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.head_started = None
         if self.cycle is None:
             self.cycle = cycle  # _activate, and _start for ASGI apps, inlined: 1.2% of a request
-            if state.wsgi is None and not state.access_log:
+            if asgi and not state.access_log:
                 cycle.dispatched = True
                 state.active += 1
                 state.total_requests += 1

@@ -20,7 +20,7 @@ import httptools
 
 from .errors import ProtocolError
 
-__all__ = ["GOOD_HOSTS", "NO_PARAMS", "ExtensionParams", "split_target", "check_host", "http_scope", "replace_host", "request_line_length"]
+__all__ = ["GOOD_HOSTS", "NO_PARAMS", "WSGI_ASGI_INFO", "ExtensionParams", "split_target", "check_host", "http_scope", "replace_host", "request_line_length"]
 
 _TARGET_CACHE_MAX = 1024
 _TARGET_CACHE_URL_MAX = 256
@@ -128,6 +128,8 @@ class ExtensionParams(dict):
 
 
 NO_PARAMS = ExtensionParams()
+# What a WSGI request's (internal) scope says instead of fresh dicts: its app never sees it.
+WSGI_ASGI_INFO = ExtensionParams(version="3.0", spec_version="2.4")
 
 
 def http_scope(version: str, server: Any, client: Any, scheme: str, method: str,

@@ -188,7 +188,7 @@ class WSGIRunner:
                         cycle.headers = message[3]
                         cycle.started = True
                         try:
-                            cycle.conn.send_head_and_body(cycle, message[4], False)
+                            cycle.conn.send_response(cycle, message[4])  # the one-write path
                         except Exception as exc:  # noqa: BLE001
                             self.failed(cycle, exc)
                     if message[5]:
