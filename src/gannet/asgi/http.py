@@ -70,7 +70,7 @@ class HTTPCycle:
         "scope", "conn", "loop", "body", "more_body", "expect_continue", "body_size",
         "delivered", "disconnected", "peer_gone", "body_done", "waiter", "started",
         "head_sent", "complete", "trailers_pending", "status", "headers", "task",
-        "dispatched", "bytes_sent", "start_time", "late_logged",
+        "dispatched", "bytes_sent", "start_time", "late_logged", "aborted",
     )
     # True for cycles whose app must not start before the request body is complete (WSGI).
     body_first = False
@@ -103,6 +103,7 @@ class HTTPCycle:
         self.bytes_sent = 0
         self.start_time = 0.0
         self.late_logged = False
+        self.aborted = False  # cut short (write timeout, an app error mid-body): send raises
 
     # ------------------------------------------------------------ fed by the wire protocol
     def feed_body(self, data: bytes) -> None:
@@ -167,6 +168,10 @@ class HTTPCycle:
 
     async def send(self, message: dict) -> None:
         if self.complete:
+            if self.aborted:
+                # The connection was cut under this response: ASGI 2.4 says send raises
+                # an OSError, so a streaming app stops instead of producing for nobody.
+                raise ClientDisconnected("the response was aborted")
             self._late(message)  # ignored: the response is over (ASGI spec)
             return
         if self.disconnected:

@@ -598,6 +598,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         """Start the next pipelined request, or read on; but never while the client has not
         taken the output already written (RFC 9112 §9.3.2 lets us wait): a pipelining
         client that does not read must not make us buffer every answer."""
+        if self.lost or self.transport.is_closing():
+            return  # closing: nothing more starts on this connection
         if self.write_paused:
             self.next_after_drain = True
             return
@@ -643,29 +645,43 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             parsing = self.parsing
             if parsing is None or parsing.body_size <= HIGH_WATER:
                 self.reading_paused = False
+                if self.head_started is not None:
+                    # A head we stopped reading halfway: the stall was ours, so its clock
+                    # starts again (the --header-read-timeout bounds the client, not us).
+                    self.head_started = self.loop.time()
                 self.transport.resume_reading()
 
     def _close(self) -> None:
-        """End the connection after its last response. If the client may still be sending
-        (a request body we did not read), shut our side and read on, dropping input, for
-        a bounded time: closing with unread input would reset the connection and could
-        destroy the response before the client reads it (RFC 9112 §9.6)."""
+        """End the connection after its last response; requests still queued behind it
+        are dropped unanswered (the client retries them, RFC 9112 §9.3.1). If the client
+        may still be sending (a request body we did not read), shut our side and read on,
+        dropping input, for a bounded time: closing with unread input would reset the
+        connection and could destroy the response before the client reads it (§9.6)."""
         self.dead = True
-        transport = self.transport
-        if self.parsing is not None and self.lingering is None and transport.can_write_eof():
+        self._drop_pipeline()
+        if self.parsing is not None:
             self._linger()
-            return
-        transport.close()
+        elif not self.transport.is_closing():
+            self.transport.close()
+
+    def _drop_pipeline(self) -> None:
+        pipeline = self.pipeline
+        if pipeline:
+            self.pipeline = None
+            for queued in pipeline:
+                if not queued.disconnected:
+                    queued.feed_disconnect()
 
     def _linger(self) -> None:
         self.dead = True
         transport = self.transport
         if self.lingering is not None or transport.is_closing():
             return
-        if self.cycle is not None or self.pipeline or not transport.can_write_eof():
-            # An answer is still being written: it closes when it is done.
-            if self.cycle is None and not self.pipeline:
-                transport.close()
+        if self.cycle is not None:
+            return  # an answer is still being written: response_complete closes after it
+        self._drop_pipeline()
+        if not transport.can_write_eof():
+            transport.close()
             return
         self.lingering = self.loop.time()
         self.raw_body = False
@@ -685,7 +701,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         state = self.state
         if state.access_log and cycle.dispatched:
             state.access_logger.log(self, cycle, self.loop.time(), "aborted")
-        if self.transport is not None:
+        if not self.lost and self.transport is not None:
             self.transport.abort()  # connection_lost tells every cycle still queued here
 
     def _refuse(self, error: ProtocolError) -> None:
@@ -693,8 +709,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.dead = True
         self.in_head = False
         self.head_started = None
-        logger.info("refused request from %s: %d %s", _peer(self.client), error.status, error.reason)
         parsing = self.parsing
+        if parsing is not None and parsing.complete and self.cycle is None:
+            # Its answer is out already (the app did not read the body): the bad rest of
+            # the body only ends the connection, without a second response, lingering so
+            # the client still reads the first (RFC 9112 §9.6).
+            logger.debug("closing the connection from %s: %d %s in a body nobody reads",
+                         _peer(self.client), error.status, error.reason)
+            self._linger()
+            return
+        logger.info("refused request from %s: %d %s", _peer(self.client), error.status, error.reason)
         if parsing is not None and not parsing.complete:
             parsing.feed_disconnect()  # a broken body: the app sees the client go
         current = self.cycle
@@ -713,10 +737,14 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 return
             current.complete = True  # the app's own response, if any, is refused from now
             self.cycle = None
-        elif parsing is not None and parsing.complete:
-            # Its answer is out already (the app did not read the body): the bad rest of
-            # the body just ends the connection, without a second response.
-            self.transport.close()
+        elif self.pipeline or self.next_after_drain:
+            # Answers are still due (waiting for the client to drain): the refusal goes
+            # out after them, in order (RFC 9112 §9.3.2).
+            if parsing is not None and self.pipeline and parsing in self.pipeline:
+                self.pipeline.remove(parsing)
+            self.pending_refusal = error
+            if not self.pipeline:
+                self.pipeline = None
             return
         self._write_refusal(error)
 
@@ -737,13 +765,15 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         # every hardened server bounds it): the response is aborted.
         pending = transport.get_write_buffer_size()
         if pending or self.file_sending:
-            mark = (pending, self.file_sent)
-            if mark != self.write_mark:
-                self.write_mark = mark
+            # Progress is the client taking bytes: the buffer shrinking or a file body
+            # moving on. Our own writes growing the buffer are not.
+            last = self.write_mark
+            if last is None or pending < last[0] or self.file_sent != last[1]:
                 self.write_since = now
             elif now - self.write_since > state.write_timeout:
                 self._write_timed_out()
                 return
+            self.write_mark = (pending, self.file_sent)
         elif self.write_mark is not None:
             self.write_mark = None
         if self.lingering is not None:
@@ -765,7 +795,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self._write_timed_out("client half-closed and no answer came")
             return
         if self.head_started is not None:
-            if now - self.head_started > state.header_read_timeout and self.cycle is None:
+            # Not while reading is paused by us (answers queued or output waiting to drain):
+            # that stall is ours, and resume_reading restarts the clock.
+            if now - self.head_started > state.header_read_timeout and self.cycle is None \
+                    and not self.reading_paused and not self.pipeline:
                 self._refuse(ProtocolError(408, "request head not received in time"))
         elif self.parsing is not None:
             # A stalled body, unless the stall is ours (reading paused for a slow app).
@@ -774,7 +807,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     transport.close()  # its answer is out: just close
                 else:
                     self._refuse(ProtocolError(408, "request body stalled"))
-        elif self.idle_since is not None and self.cycle is None and not self.dead:
+        elif self.idle_since is not None and self.cycle is None and not self.dead \
+                and not self.pipeline and not self.next_after_drain:
             if now - self.idle_since > state.timeout_keep_alive:
                 self.dead = True
                 transport.close()
@@ -804,7 +838,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
 
     def force_close(self) -> None:
         self.dead = True
-        if self.transport is not None:
+        if not self.lost and self.transport is not None:
             self.transport.abort()
 
 

@@ -37,6 +37,14 @@ _LAST_CHUNK = b"0\r\n\r\n"
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
+def _as_bytes(body: Any) -> bytes:
+    """A bytes-like body (bytearray, memoryview) as bytes; anything else (a str) is the
+    app's error."""
+    if isinstance(body, (bytearray, memoryview)):
+        return bytes(body)
+    raise TypeError(f"response body must be bytes, got {type(body).__name__}")
+
+
 class H1Stream:
     __slots__ = ("conn", "transport", "keep_alive", "http10", "no_body", "te_trailers",
                  "chunked", "remaining", "trailers")
@@ -105,7 +113,7 @@ class H1Stream:
         if cycle.complete:
             return
         if body.__class__ is not bytes:
-            raise TypeError(f"response body must be bytes, got {type(body).__name__}")
+            body = _as_bytes(body)
         head = self._head(cycle, body, more_body, length)
         cycle.head_sent = True
         transport = self.transport
@@ -132,7 +140,7 @@ class H1Stream:
             return
         if body and not self.no_body:
             if body.__class__ is not bytes:
-                raise TypeError(f"response body must be bytes, got {type(body).__name__}")
+                body = _as_bytes(body)
             if self.chunked:
                 self.transport.write(b"%x\r\n%b\r\n" % (len(body), body))
             else:
@@ -205,6 +213,7 @@ class H1Stream:
         if cycle.complete:
             return
         cycle.complete = True
+        cycle.aborted = True
         self.keep_alive = False
         self.conn.abort_response(cycle, why)
 

@@ -69,15 +69,17 @@ APP_CLOSE = 2  # Connection: close (h1 closes after this response)
 CUSTOM_DEFAULTS = 4  # Server or Date, set by the app itself
 HOP_BY_HOP = 8  # some hop-by-hop field was present (and left out of the block)
 # PEP 3333's hop-by-hop list (RFC 2616 §13.5.1) also names these; an ASGI app may send
-# them (a proxy's 407 carries Proxy-Authenticate), so they pass, but WSGI refuses them.
+# them over HTTP/1.1 (a proxy's 407 carries Proxy-Authenticate, a 426 must carry Upgrade,
+# RFC 9110 §15.5.22, and any response may advertise it, §7.8), so they pass, but WSGI
+# refuses them; HTTP/2 will drop Upgrade (RFC 9113 §8.2.2).
 PEP3333_HOP = 16
 
 _CL, _TE, _CONN, _DEFAULT, _HOP, _PEP_HOP = 1, 2, 3, 4, 5, 6
 # Connection-specific fields, RFC 9110 §7.6.1 (plus the non-standard Proxy-Connection and
-# Keep-Alive that RFC 9113 §8.2.2 also names). Never forwarded from an app's list.
+# Keep-Alive that RFC 9113 §8.2.2 also names): never forwarded from an app's list.
 _SPECIAL = {b"content-length": _CL, b"transfer-encoding": _TE, b"connection": _CONN,
             b"server": _DEFAULT, b"date": _DEFAULT, b"keep-alive": _HOP,
-            b"proxy-connection": _HOP, b"upgrade": _HOP, b"te": _HOP,
+            b"proxy-connection": _HOP, b"te": _HOP, b"upgrade": _PEP_HOP,
             b"proxy-authenticate": _PEP_HOP, b"proxy-authorization": _PEP_HOP,
             b"trailers": _PEP_HOP}
 

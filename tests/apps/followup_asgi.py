@@ -1,0 +1,67 @@
+"""ASGI app for the follow-up review regressions (tests/e2e/test_review_followup.py).
+
+/                    200 "ok"
+/trickle?t=T         streams 16 KiB parts for ever (no receive watcher, like a
+                     StreamingResponse); prints 'followup-trickle-ended T <exception>'
+/close-first         200 "closing" with the app's own Connection: close
+/reject              413 at once, never reads the body
+/next                prints 'followup-next-ran', 200 "next"
+/big?n=N             N bytes of 'x' in one body
+/echo-path           200 with the path as body
+/upgrade426          426 with Upgrade: TLS/1.2, HTTP/1.1
+/bytes-like?k=K      a bytearray (K=bytearray) or memoryview (K=memoryview) body, one
+                     message; &stream=1 sends it in two messages
+"""
+import asyncio
+from urllib.parse import parse_qs
+
+from plain_lifespan import handle_lifespan
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+async def _respond(send, status, body, headers=()):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"), *headers]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def app(scope, receive, send):
+    if scope["type"] == "lifespan":
+        await handle_lifespan(receive, send)
+        return
+    path = scope["path"]
+    query = {k: v[0] for k, v in parse_qs(scope["query_string"].decode()).items()}
+    if path == "/trickle":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        try:
+            while True:
+                await send({"type": "http.response.body", "body": b"t" * 16384, "more_body": True})
+                await asyncio.sleep(0.01)
+        except BaseException as exc:
+            say(f"followup-trickle-ended {query.get('t')} {type(exc).__name__}")
+            raise
+    elif path == "/close-first":
+        await _respond(send, 200, b"closing", [(b"connection", b"close")])
+    elif path == "/reject":
+        await _respond(send, 413, b"too large")
+    elif path == "/next":
+        say("followup-next-ran")
+        await _respond(send, 200, b"next")
+    elif path == "/big":
+        await _respond(send, 200, b"x" * int(query["n"]))
+    elif path == "/upgrade426":
+        await _respond(send, 426, b"upgrade", [(b"upgrade", b"TLS/1.2, HTTP/1.1")])
+    elif path == "/bytes-like":
+        data = b"hello bytes-like" * 5000 if query.get("big") else b"hello bytes-like"
+        body = bytearray(data) if query.get("k") == "bytearray" else memoryview(data)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        if query.get("stream"):
+            await send({"type": "http.response.body", "body": body[:5], "more_body": True})
+            await send({"type": "http.response.body", "body": body[5:]})
+        else:
+            await send({"type": "http.response.body", "body": body})
+    else:
+        await _respond(send, 200, path.encode() if path != "/" else b"ok")
