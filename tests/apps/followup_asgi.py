@@ -9,6 +9,7 @@
 /big?n=N             N bytes of 'x' in one body
 /echo-path           200 with the path as body
 /upgrade426          426 with Upgrade: TLS/1.2, HTTP/1.1
+/bad-cl              200 with Content-Length: abc
 /bytes-like?k=K      a bytearray (K=bytearray) or memoryview (K=memoryview) body, one
                      message; &stream=1 sends it in two messages
 """
@@ -52,6 +53,8 @@ async def app(scope, receive, send):
         await _respond(send, 200, b"next")
     elif path == "/big":
         await _respond(send, 200, b"x" * int(query["n"]))
+    elif path == "/bad-cl":
+        await _respond(send, 200, b"abc", [(b"content-length", b"abc")])
     elif path == "/upgrade426":
         await _respond(send, 426, b"upgrade", [(b"upgrade", b"TLS/1.2, HTTP/1.1")])
     elif path == "/bytes-like":

@@ -180,3 +180,14 @@ def test_body_over_the_limit_after_an_early_answer_is_not_refused_twice(gannet_s
         sender.join(timeout=10)
     assert rest == b""  # no second (refusal) response
     assert "refused request" not in server.log
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_invalid_app_content_length_is_a_500_also_for_head(gannet_server, method):
+    """A Content-Length that is not a number never reaches the wire, HEAD included."""
+    server = gannet_server(APP)
+    with server.connect() as sock:
+        sock.sendall(_req("/bad-cl", method))
+        response = read_response(Reader(sock), head_request=method == "HEAD", timeout=10)
+    assert response.status == 500
+    assert response.get(b"content-length") != b"abc"

@@ -235,11 +235,11 @@ class H1Stream:
         # RFC 9110 §6.5.1), and only in a chunked body; otherwise they are dropped.
         trailers = cycle.trailers_pending and self.te_trailers and not no_body and not self.http10
         if declared is not None:
+            if declared < 0:
+                raise ValueError("invalid Content-Length in the response head")
             if status == 204:
                 block = without_length(headers)  # RFC 9110 §8.6: never on a 204
             elif not no_body:
-                if declared < 0:
-                    raise ValueError("invalid Content-Length in the response head")
                 remaining = declared - len(body)
                 if remaining < 0 or (remaining and not more_body):
                     raise RuntimeError(
