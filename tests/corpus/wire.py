@@ -70,6 +70,17 @@ def connect(host: str, port: int, timeout: float = 5.0) -> socket.socket:
 
 
 # ---------------------------------------------------------------- reading responses
+def small_window_socket(host: str, port: int, rcvbuf: int = 16 * 1024,
+                        timeout: float = 10.0) -> socket.socket:
+    """A client with a small receive window (set before connect), for clients that read
+    slowly or not at all."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.settimeout(timeout)
+    sock.connect((host, port))
+    return sock
+
+
 class WireError(AssertionError):
     """The bytes on the wire are not what a correct HTTP/1.1 server sends (or not in time)."""
 

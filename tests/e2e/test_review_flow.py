@@ -19,7 +19,7 @@ import uuid
 
 import pytest
 
-from corpus.wire import Reader, WireError, read_response
+from corpus.wire import Reader, small_window_socket, WireError, read_response
 
 APP = "review_asgi:app"
 MIB = 1024 * 1024
@@ -55,11 +55,7 @@ def _wait_fds_at_most(pid: int, limit: int, timeout: float) -> int:
 
 
 def _small_window_socket(server, rcvbuf: int = 16 * 1024) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connect: small window
-    sock.settimeout(10)
-    sock.connect((server.host, server.port))
-    return sock
+    return small_window_socket(server.host, server.port, rcvbuf)
 
 
 def _warm_up(server, target: str = "/") -> None:

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from corpus.wire import Reader, read_response
+from corpus.wire import Reader, small_window_socket, read_response
 
 APP = "followup_asgi:app"
 
@@ -22,11 +22,7 @@ def _req(target: str, method: str = "GET", extra: bytes = b"") -> bytes:
 
 
 def _small_window_socket(server, rcvbuf: int = 4096) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-    sock.settimeout(10)
-    sock.connect((server.host, server.port))
-    return sock
+    return small_window_socket(server.host, server.port, rcvbuf)
 
 
 def _get(server, target: str = "/") -> int:

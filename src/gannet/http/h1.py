@@ -150,12 +150,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         for cycle in (self.cycle, self.parsing):
             if cycle is not None and not cycle.disconnected:
                 cycle.feed_disconnect()
-        pipeline = self.pipeline
-        if pipeline:
-            self.pipeline = None
-            for cycle in pipeline:
-                if not cycle.disconnected:
-                    cycle.feed_disconnect()
+        self._drop_pipeline()
         self._wake_drain()
         waiter = self.file_waiter
         if waiter is not None and not waiter.done():
