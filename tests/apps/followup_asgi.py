@@ -10,6 +10,7 @@
 /echo-path           200 with the path as body
 /upgrade426          426 with Upgrade: TLS/1.2, HTTP/1.1
 /bad-cl              200 with Content-Length: abc
+/slow-stream?n=N&d=D N chunks "part\n", D seconds apart
 /bytes-like?k=K      a bytearray (K=bytearray) or memoryview (K=memoryview) body, one
                      message; &stream=1 sends it in two messages
 """
@@ -53,6 +54,12 @@ async def app(scope, receive, send):
         await _respond(send, 200, b"next")
     elif path == "/big":
         await _respond(send, 200, b"x" * int(query["n"]))
+    elif path == "/slow-stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        for _ in range(int(query["n"])):
+            await send({"type": "http.response.body", "body": b"part\n", "more_body": True})
+            await asyncio.sleep(float(query["d"]))
+        await send({"type": "http.response.body", "body": b""})
     elif path == "/bad-cl":
         await _respond(send, 200, b"abc", [(b"content-length", b"abc")])
     elif path == "/upgrade426":

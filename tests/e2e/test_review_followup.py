@@ -187,3 +187,16 @@ def test_invalid_app_content_length_is_a_500_also_for_head(gannet_server, method
         response = read_response(Reader(sock), head_request=method == "HEAD", timeout=10)
     assert response.status == 500
     assert response.get(b"content-length") != b"abc"
+
+
+def test_half_closed_client_gets_a_whole_slow_stream(gannet_server):
+    """A client that sends FIN after its request (nc -N) still gets a streamed answer that
+    takes longer than --write-timeout, as long as output flows (it used to be cut)."""
+    server = gannet_server(APP, "--write-timeout", "1")
+    with server.connect(timeout=15) as sock:
+        sock.sendall(_req("/slow-stream?n=8&d=0.4"))
+        sock.shutdown(socket.SHUT_WR)
+        reader = Reader(sock, timeout=15)
+        data = reader.read_to_eof(time.monotonic() + 15)
+    assert data.startswith(b"HTTP/1.1 200 ")
+    assert data.count(b"part\n") == 8 and data.endswith(b"0\r\n\r\n")

@@ -1,7 +1,9 @@
 """The ASGI lifespan protocol: startup, shutdown, and the state dict shared with requests.
 
-``auto`` tolerates apps that do not implement lifespan (they raise or return on the first
-message); ``on`` treats that as a startup failure. A failed startup stops the worker with
+``auto`` tolerates apps that do not implement lifespan (they raise before taking the
+startup event, or answer it with a non-lifespan message, or return); an app that took the
+startup event and then raised (``sys.exit("database unreachable")``) failed its startup.
+``on`` treats every one of those as a startup failure. A failed startup stops the worker with
 the app's message and a non-zero exit status (chosen by cli.py, not here).
 """
 from __future__ import annotations
@@ -35,6 +37,11 @@ class Lifespan:
         self._task: asyncio.Task | None = None
         self._crashed = False
         self._cancelling = False
+        # Whether the app took the startup event, and whether it sent something that is
+        # not a lifespan message: together they tell a lifespan-aware app whose startup
+        # failed (an error) from an app that knows nothing of lifespan (auto: carry on).
+        self._took_startup = False
+        self._foreign_message = False
 
     async def startup(self) -> None:
         if self.mode == "off":
@@ -78,7 +85,8 @@ class Lifespan:
             # SystemExit and KeyboardInterrupt too: they are the app's failure, reported
             # like any other, never a way out of the server that skips its own exit status.
             self._crashed = True
-            if not self._startup_done.is_set() and self.mode == "auto":
+            unaware = not self._took_startup or self._foreign_message
+            if not self._startup_done.is_set() and self.mode == "auto" and unaware:
                 self.unsupported = True
                 logger.info("ASGI 'lifespan' protocol appears unsupported (%s: %s); continuing",
                             type(exc).__name__, exc)
@@ -99,7 +107,10 @@ class Lifespan:
             self._shutdown_done.set()
 
     async def _receive(self) -> dict:
-        return await self._events.get()
+        event = await self._events.get()
+        if event["type"] == "lifespan.startup":
+            self._took_startup = True
+        return event
 
     async def _send(self, message: dict) -> None:
         kind = message.get("type")
@@ -114,4 +125,5 @@ class Lifespan:
             self._failure = message.get("message") or "lifespan shutdown failed"
             self._shutdown_done.set()
         else:
+            self._foreign_message = True
             raise RuntimeError(f"unexpected lifespan message {kind!r}")

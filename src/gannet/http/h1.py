@@ -559,6 +559,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             state.log_access(self, cycle)
         if self.cycle is cycle:
             self.cycle = None
+        if self.half_closed is not None:
+            self.half_closed = self.loop.time()  # the next answer due gets its own time
         if self.parsing is cycle:
             # Answered before its body was read: the body is dropped (up to DISCARD_MAX
             # more bytes, then the connection closes), so the connection does not freeze
@@ -778,15 +780,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if self.half_closed is not None and self.cycle is not None:
             # The client sent EOF while its answer was due. It may still be reading, so the
             # socket stays; but a reset since then (the kernel reports it as the socket's
-            # error) means it is gone, and an app that never answers must not hold the
-            # socket past the write timeout.
+            # error) means it is gone, and an app that never starts answering must not hold
+            # the socket past the write timeout (once output flows, the write timeout above
+            # is the bound; the clock restarts with each answer completed).
             sock = transport.get_extra_info("socket")
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
             if error:
                 logger.debug("client %s reset its half-closed connection: %s", _peer(self.client),
                              os.strerror(error))
                 self.force_close()
-            elif now - self.half_closed > state.write_timeout:
+            elif not self.cycle.head_sent and now - self.half_closed > state.write_timeout:
                 self._write_timed_out("client half-closed and no answer came")
             return
         if self.head_started is not None:
