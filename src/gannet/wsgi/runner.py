@@ -236,7 +236,9 @@ class WSGIRunner:
                     cycle.started = True
                     task = self._spawn(self._sendfile(cycle, *message[4:]))
                     cycle.task = task
-                    self.state.tasks.add(task)  # graceful shutdown waits for (or cancels) it
+                    tasks = self.state.tasks  # graceful shutdown waits for (or cancels) it
+                    tasks.add(task)
+                    task.add_done_callback(tasks.discard)  # else every drain waits it out
             except Exception:  # noqa: BLE001 - one bad message must not strand the others
                 logger.exception("internal error while writing a WSGI response")
 
