@@ -191,6 +191,8 @@ class WSGIRunner:
                             cycle.conn.send_response(cycle, message[4])  # the one-write path
                         except Exception as exc:  # noqa: BLE001
                             self.failed(cycle, exc)
+                    elif not cycle.complete:
+                        cycle.conn.abort(cycle)  # its client left: an "aborted" access line
                     if message[5]:
                         cycle.conn.cycle_done(cycle)
                 elif op == _BLOCK:
@@ -220,13 +222,19 @@ class WSGIRunner:
                             cycle.conn.send_body(cycle, b"", False)
                         except Exception as exc:  # noqa: BLE001
                             self.failed(cycle, exc)
+                    elif not cycle.complete:
+                        cycle.conn.abort(cycle)  # its client left: an "aborted" access line
                     cycle.conn.cycle_done(cycle)
                 elif op == _DONE:
+                    if not cycle.complete:
+                        # Only a response its client left is not complete here: the
+                        # stream's abort logs its access line, marked aborted, as for ASGI.
+                        cycle.conn.abort(cycle)
                     cycle.conn.cycle_done(cycle)
                 elif op == _ERROR:
-                    if not (cycle.disconnected or cycle.complete):
-                        if cycle.head_sent:
-                            cycle.conn.abort(cycle)
+                    if not cycle.complete:
+                        if cycle.head_sent or cycle.disconnected:
+                            cycle.conn.abort(cycle)  # the access line says "aborted"
                         else:
                             cycle.conn.send_error(cycle, 500)
                     cycle.conn.cycle_done(cycle)
@@ -287,6 +295,8 @@ class WSGIRunner:
             # calls it, then posts _DONE. After shutdown there is no worker: call it here.
             if self.closed:
                 _close(result)
+                if not cycle.complete:
+                    cycle.conn.abort(cycle)
                 cycle.conn.cycle_done(cycle)
             else:
                 self.submit((cycle, result))
