@@ -368,6 +368,7 @@ class _Worker:
         work = runner.work
         sleepers = runner.sleepers
         wakeup = self.wakeup
+        new_context = contextvars.Context
         while True:
             try:
                 item = work.popleft()
@@ -397,7 +398,10 @@ class _Worker:
                         _settle(item)
                 else:
                     response = self.response
-                    if response.context.run(response.handle, item):
+                    # A fresh context per request (a C call, no copy): what one request's
+                    # app set is never seen by the next; kept only across a park.
+                    context = response.context = new_context()
+                    if context.run(response.handle, item):
                         # Parked: that response object now belongs to its iteration,
                         # which any worker resumes later; this one takes a fresh one.
                         self.response = _Response(runner)
@@ -430,11 +434,12 @@ class _Response:
     ``mutex`` orders the producer's "park or go on" against the loop's "drained"; it is
     taken twice per half window of streamed output, never for a one-block response.
 
-    Context. The app runs inside this object's own ``contextvars.Context`` (made once per
-    ``_Response``, so once per worker, not per request), and a resumed iteration runs in it
-    again on whatever thread: a generator that set context variables (Flask's
+    Context. Each request's app runs in a fresh ``contextvars.Context`` (``Worker.run``
+    makes it; an empty context is one cheap C call), and a resumed iteration runs in that
+    same context again on whatever thread: a generator that set context variables (Flask's
     ``stream_with_context`` pushes the request context) finds them, and can reset its
-    tokens, after moving threads; and the worker's next request does not see them. A
+    tokens, after moving threads; and no later request sees them, even if the app never
+    reset them. A
     context can be entered by one thread at a time, so parking has two steps: "parking"
     (``parked == 1``) while the worker is still leaving the context, "parked" (2) once it
     has; a drain that arrives in between is noted (``ready``) and the leaving worker
@@ -468,7 +473,7 @@ class _Response:
         self.ready = False  # drained while parking: the leaving worker resumes it
         self.blocker: threading.Lock | None = None  # write() waiting for a drain
         self.mutex = threading.Lock()
-        self.context = contextvars.Context()
+        self.context: contextvars.Context | None = None  # the running request's (Worker.run)
 
     # ------------------------------------------------------------ worker thread
     def handle(self, cycle: WSGICycle) -> bool:
