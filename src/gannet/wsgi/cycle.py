@@ -28,7 +28,8 @@ logger = logging.getLogger("gannet.error")
 
 
 class WSGICycle(HTTPCycle):
-    __slots__ = ("spool", "received", "held", "buffer", "reader")
+    # writer: the _Response producing this request's answer, set by start_response.
+    __slots__ = ("spool", "received", "held", "buffer", "reader", "writer")
     body_first = True
     takes_body_buffer = True
     budget = BodyBudget(64 * 1024 * 1024)  # both replaced per server by install_wsgi
@@ -97,6 +98,12 @@ class WSGICycle(HTTPCycle):
             self.release_body()  # no thread will ever read it
 
     # Called by the worker thread once it owns the cycle.
+    def write(self, data: bytes) -> None:
+        """The PEP 3333 write() callable start_response returns: bound to this request, so
+        a thread that kept it cannot write into a later response of the same worker (the
+        runner raises once this request's response is over)."""
+        self.writer.write(self, data)
+
     def make_input(self) -> Any:
         spool = self.spool
         if spool is not None:

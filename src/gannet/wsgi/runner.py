@@ -447,7 +447,7 @@ class _Response:
     """
 
     __slots__ = ("runner", "app", "post", "half_window", "builder", "start_response_bound",
-                 "write_bound", "cycle", "code", "headers", "head_posted", "complete",
+                 "cycle", "code", "headers", "head_posted", "complete",
                  "window", "result", "blocks", "sync_cycle", "parked", "ready", "blocker",
                  "mutex", "context")
 
@@ -459,7 +459,6 @@ class _Response:
         base = base_environ(ErrorStream(), runner.multithread, runner.multiprocess, FileWrapper)
         self.builder = EnvironBuilder(base, runner.state.raw_root_path)
         self.start_response_bound = self.start_response
-        self.write_bound = self.write
         self.cycle: Any = None
         self.code = 0
         self.headers: tuple[tuple[bytes, bytes], ...] = ()
@@ -582,7 +581,7 @@ class _Response:
                     self.head_posted = self.complete = True
                     self.post((_FULL, cycle, self.code, self.headers, block, False))
                     continue
-            if self.send(block, True):
+            if self.send(cycle, block, True):
                 return _PARKED
         if not self.code:
             raise RuntimeError("the app returned without calling start_response")
@@ -611,9 +610,8 @@ class _Response:
             count = declared
         return (_SENDFILE, cycle, self.code, self.headers, file, offset, count, result)
 
-    def send(self, block: bytes, can_park: bool) -> bool:
+    def send(self, cycle: WSGICycle, block: bytes, can_park: bool) -> bool:
         """Hand one block to the loop; True when the iteration must park."""
-        cycle = self.cycle
         if cycle.disconnected:
             raise ClientGone("client disconnected")
         if self.head_posted:
@@ -716,12 +714,18 @@ class _Response:
         code = check_status(status)
         self.headers = encode_headers(headers)
         self.code = code
-        return self.write_bound
+        # write() is tied to this request: this object serves the worker's next request
+        # too, and a thread that kept the callable must not write into that one.
+        cycle = self.cycle
+        cycle.writer = self
+        return cycle.write
 
-    def write(self, data: bytes) -> None:
-        if not self.code or self.cycle is None:
-            raise AssertionError("write() called before start_response()")
+    def write(self, cycle: WSGICycle, data: bytes) -> None:
+        """``cycle``'s write() callable (WSGICycle.write calls it); only while ``cycle``'s
+        response is the one this object produces."""
+        if self.cycle is not cycle:
+            raise AssertionError("write() called after its response ended")
         if type(data) is not bytes:
             data = _as_bytes(data)
         if data:
-            self.send(data, False)
+            self.send(cycle, data, False)
