@@ -13,7 +13,11 @@ proxy that strips it (``proxy_pass http://app/;``) the request arrives as ``/x``
 the same environ: a path that does not start with the root path (at a segment boundary,
 so ``/application`` is not under ``/app``) is all ``PATH_INFO``, as uvicorn and Starlette
 do. gunicorn answers such a path with 400 instead; accepting both lets either proxy set-up
-work unchanged.
+work unchanged. ``OPTIONS *`` (asterisk-form, RFC 9112 §3.2.4) asks about the server, not
+a resource under the mount: ``SCRIPT_NAME`` is empty and ``PATH_INFO`` is ``*``, so
+``SCRIPT_NAME + PATH_INFO`` is still the request-target, as PEP 3333 has it (gunicorn
+refuses the request when a SCRIPT_NAME is configured; an app that answers ``OPTIONS *``
+finds it the same with or without ``--root-path``).
 """
 from __future__ import annotations
 
@@ -74,14 +78,21 @@ class EnvironBuilder:
         environ = self.base.copy()
         raw = scope["raw_path"]
         root_len = self.root_len
+        script_name = self.script_name
         if root_len:
-            # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
-            # it); the request's own path may carry the prefix too (see the module doc).
-            raw = raw[root_len:]
-            if raw.startswith(self.root) and (len(raw) == root_len or raw[root_len] == 47):  # "/"
+            root = self.root
+            if raw.startswith(root):
+                # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
+                # it); the request's own path may carry the prefix too (see the module doc).
                 raw = raw[root_len:]
+                if raw.startswith(root) and (len(raw) == root_len or raw[root_len] == 47):  # "/"
+                    raw = raw[root_len:]
+            else:
+                # "*" (asterisk-form, RFC 9112 §3.2.4) names the server, not a resource
+                # under the mount; h1 leaves it unprefixed (see the module doc).
+                script_name = ""
         environ["REQUEST_METHOD"] = scope["method"]
-        environ["SCRIPT_NAME"] = self.script_name
+        environ["SCRIPT_NAME"] = script_name
         environ["PATH_INFO"] = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
         environ["QUERY_STRING"] = scope["query_string"].decode("latin-1")
         version = scope["http_version"]
