@@ -258,7 +258,7 @@ class WSConnection(FlowControl, asyncio.Protocol):
         "paused", "reading_paused", "write_paused", "drain_waiters",
         "fragments", "fragment_text", "decoder", "notified", "lost",
         "close_deadline", "ping_interval", "ping_timeout", "next_ping", "ping_payload",
-        "ping_sent", "client", "deferred", "needed", "stall_since", "stall_size",
+        "ping_sent", "client", "deferred", "needed", "stall_since", "stall_size", "drained",
     )
 
     def __init__(self, state: Any, transport: Any, handler: Handler, extensions: list,
@@ -293,7 +293,8 @@ class WSConnection(FlowControl, asyncio.Protocol):
         self.ping_sent = 0.0
         self.client = client
         self.stall_since: float | None = None  # the sweep that saw output waiting, unmoved
-        self.stall_size = 0
+        self.stall_size = 0  # the write buffer's size at the last sweep
+        self.drained = False  # resume_writing since the last sweep: the client took bytes
 
     def start(self, pending: bytes) -> None:
         self.state.connections.add(self)
@@ -574,6 +575,13 @@ class WSConnection(FlowControl, asyncio.Protocol):
             self.transport.resume_reading()
 
     # ------------------------------------------------------------ writing
+    def resume_writing(self) -> None:
+        """The client took bytes (the buffer fell below its low-water mark): progress for
+        the write timeout's sweep, and the app's ``send`` may go on."""
+        self.write_paused = False
+        self.drained = True
+        self._wake_drain()
+
     def send_message(self, data: bytes, text: bool) -> None:
         """One whole message; the caller checked the connection is open."""
         ws = self.ws
@@ -649,20 +657,24 @@ class WSConnection(FlowControl, asyncio.Protocol):
         if self.deferred:  # the app is not reading: fail the doomed frame now
             self.deferred = False
             self.resume()
-        alive = False
+        # Bytes left our write buffer since the last sweep: a drain (resume_writing), or
+        # a buffer smaller than it was then. Our own writes growing it are not progress,
+        # and neither is the smallest size ever seen: a steady reader slower than the app
+        # refills between sweeps (the same rule as H1Protocol.check_timeouts).
+        alive = self.drained
+        self.drained = False
         if self.write_paused:
-            # Output waits on the client. Bytes leaving the buffer since the last sweep
-            # prove it alive; none for --write-timeout seconds and it is dropped.
+            # Output waits on the client; no progress for --write-timeout and it is dropped.
             size = self.transport.get_write_buffer_size()
-            if self.stall_since is None or size < self.stall_size:
-                alive = self.stall_since is not None
+            if self.stall_since is None or alive or size < self.stall_size:
+                alive = alive or self.stall_since is not None
                 self.stall_since = now
-                self.stall_size = size
             elif now - self.stall_since >= self.state.write_timeout:
                 logger.info("WebSocket from %s: the client accepted no data for %.0fs "
                             "(--write-timeout); closing", _peer(self.client), now - self.stall_since)
                 self.transport.abort()
                 return
+            self.stall_size = size
         elif self.stall_since is not None:
             self.stall_since = None
         if self.close_deadline is not None:

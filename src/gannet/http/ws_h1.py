@@ -70,7 +70,7 @@ class H1Handshake(asyncio.Protocol):
 
     __slots__ = ("state", "loop", "transport", "handshake", "client", "pending", "settings",
                  "handler", "lost", "shutdown_asked", "drain_waiter", "head_sent", "chunked",
-                 "remaining", "stall_since", "stall_size")
+                 "remaining", "stall_since", "stall_size", "drained")
 
     def __init__(self, state: Any, transport: Any, handshake: Handshake, client: Any,
                  pending: bytes, settings: tuple) -> None:
@@ -89,7 +89,8 @@ class H1Handshake(asyncio.Protocol):
         self.chunked = False
         self.remaining: int | None = None
         self.stall_since: float | None = None
-        self.stall_size = 0
+        self.stall_size = 0  # the write buffer's size at the last sweep
+        self.drained = False  # resume_writing since the last sweep: the client took bytes
         state.connections.add(self)
 
     # ------------------------------------------------------------ transport events
@@ -119,6 +120,7 @@ class H1Handshake(asyncio.Protocol):
         self.drain_waiter = self.loop.create_future()
 
     def resume_writing(self) -> None:
+        self.drained = True
         waiter, self.drain_waiter = self.drain_waiter, None
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
@@ -127,17 +129,21 @@ class H1Handshake(asyncio.Protocol):
     def check_timeouts(self, now: float) -> None:
         # Before the 101 there is no WebSocket to ping; what can stall is a denial body
         # whose client does not read: the write timeout bounds it.
+        # Progress: a drain since the last sweep, or a smaller buffer than then (not the
+        # smallest ever seen: a steady but slow reader refills it between sweeps).
+        drained, self.drained = self.drained, False
         if self.drain_waiter is None or self.lost:
             self.stall_since = None
             return
         size = self.transport.get_write_buffer_size()
-        if self.stall_since is None or size < self.stall_size:
+        if self.stall_since is None or drained or size < self.stall_size:
             self.stall_since = now
-            self.stall_size = size
         elif now - self.stall_since >= self.state.write_timeout:
             logger.info("WebSocket handshake from %s: the client accepted no data for %.0fs "
                         "(--write-timeout); closing", _peer(self.client), now - self.stall_since)
             self.transport.abort()
+            return
+        self.stall_size = size
 
     def shutdown(self) -> None:
         self.shutdown_asked = True  # the app is still deciding; a 101 will close at once
