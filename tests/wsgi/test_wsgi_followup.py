@@ -87,3 +87,22 @@ def test_stream_whose_client_leaves_gets_one_aborted_access_line(gannet_server):
     log = server.log
     assert len(re.findall(r'"GET /stream\?tag=gone', log)) == 1
     assert "[ERROR]" not in log and "Traceback" not in log
+
+
+def test_parked_response_counts_against_limit_concurrency(gannet_server):
+    """Review note 13 (documented, docs/wsgi.md "The memory bound"): a parked response and
+    what its generator holds live until its client reads, leaves or times out, so
+    --limit-concurrency is the cap to use: a parked response counts as in flight (a new
+    request gets a 503) until it ends."""
+    server = _start(gannet_server, "--threads", "1", "--limit-concurrency", "1", "--access-log")
+    sock = stalled_client(server, "/stream?tag=parked")
+    try:
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200 ")
+        assert request(server, "GET", "/ctx")[0] == 503
+    finally:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    server.wait_for_log(r"app: closed parked\b", timeout=15)
+    # Logged by the loop as the request ends, just before it stops counting as in flight.
+    server.wait_for_log(r'"GET /stream\?tag=parked[^"]*".*\[aborted\]', timeout=10)
+    assert request(server, "GET", "/ctx")[::2] == (200, b"saw anonymous")

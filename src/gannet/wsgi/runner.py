@@ -39,7 +39,8 @@ hands the file to the loop, which sends it with ``os.sendfile`` (h1's zero-copy 
 the app's ``close()`` then runs back on a worker. A slow downloader holds no thread.
 
 Errors: before the head was handed over, a 500 (the reason logged); after, the
-connection is aborted. ``close()`` on the app's iterable is always called, on the worker,
+connection is aborted. A response its client left is aborted through the stream as well
+when its request ends, which logs its one access line, marked aborted, as for ASGI. ``close()`` on the app's iterable is always called, on the worker,
 before the request counts as done (``cycle_done``), so a graceful shutdown, which waits
 for ``state.active`` to reach 0, waits for running WSGI calls and their ``close()``.
 A parked response whose client goes is resumed once more, sees the disconnect and is
