@@ -73,6 +73,9 @@ class FakeTransport:
     def abort(self):
         self.closed = True
 
+    def is_closing(self):
+        return self.closed
+
     def pause_reading(self):
         self.paused = True
 

@@ -297,9 +297,17 @@ class WSConnection(FlowControl, asyncio.Protocol):
         self.drained = False  # resume_writing since the last sweep: the client took bytes
 
     def start(self, pending: bytes) -> None:
+        """Parse the frames that came before the 101, then read on, unless they filled the
+        handler's queue: this connection alone decides when its transport reads (the
+        handshake may have paused it, to bound ``pending``)."""
         self.state.connections.add(self)
         if pending:
             self.data_received(pending)
+        if not self.reading_paused and not self.lost and not self.transport.is_closing():
+            try:
+                self.transport.resume_reading()
+            except RuntimeError:  # pragma: no cover - already reading on some loops
+                pass
 
     # ------------------------------------------------------------ transport events
     def connection_made(self, transport: Any) -> None:  # pragma: no cover - set_protocol

@@ -165,12 +165,7 @@ class H1Handshake(asyncio.Protocol):
         transport.set_protocol(conn)
         pending = self.pending
         self._release()
-        conn.start(pending)
-        if not transport.is_closing():
-            try:
-                transport.resume_reading()
-            except RuntimeError:  # pragma: no cover
-                pass
+        conn.start(pending)  # reads on unless those frames filled the app's queue
         if self.shutdown_asked or state.shutting_down:
             conn.shutdown()
         return conn
