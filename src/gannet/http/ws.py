@@ -28,9 +28,11 @@ queue is full: we stop parsing, keep the unparsed bytes and pause reading until 
 Timeouts are not timers: ``check_timeouts`` (the server's once-a-second sweep) sends pings,
 closes dead peers (1011), aborts sockets whose closing handshake did not finish, and aborts
 sockets whose client accepted no bytes for ``--write-timeout`` while output waited. The ping
-timeout holds in every state: a Pong, bytes arriving while we hold reading back (read ahead
-into a bounded buffer, which is scanned for the Pong), or bytes leaving our write buffer all
-prove the peer alive; silence does not.
+timeout holds in every state the peer controls: a Pong, bytes arriving while we hold reading
+back (read ahead into a bounded buffer, which is scanned for the Pong), or bytes leaving our
+write buffer all prove the peer alive; silence does not. Once that read-ahead buffer is full
+and the app still takes nothing, the Pong cannot be seen and the app, not the peer, is the
+bottleneck: the ping clock waits (memory stays bounded) and restarts when reading does.
 
 Lifetime: once the transport is gone the connection drops its handler (the ASGI cycle), so
 the two never form a reference cycle that only the cyclic GC could free.
@@ -695,6 +697,11 @@ class WSConnection(FlowControl, asyncio.Protocol):
         if self.ping_payload is not None:
             if alive:
                 self.ping_sent = now  # its TCP takes our bytes: the Pong is queued behind them
+            elif self.paused and len(self.buffer) >= PEEK_LIMIT:
+                # The app holds reading back and we have read ahead all we may: the Pong
+                # is behind messages the app has not taken. The app is the bottleneck, not
+                # the peer, and memory is bounded; the clock restarts when reading does.
+                self.ping_sent = now
             elif self.ping_timeout is not None and now - self.ping_sent > self.ping_timeout:
                 logger.info("WebSocket from %s: no Pong within %.0fs; closing",
                             _peer(self.client), self.ping_timeout)
