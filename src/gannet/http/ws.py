@@ -35,7 +35,9 @@ and the app still takes nothing, the Pong cannot be seen and the app, not the pe
 bottleneck: the ping clock waits (memory stays bounded) and restarts when reading does.
 
 Lifetime: once the transport is gone the connection drops its handler (the ASGI cycle), so
-the two never form a reference cycle that only the cyclic GC could free.
+the two never form a reference cycle that only the cyclic GC could free, and its read-side
+state (unparsed bytes, fragments, websockets' parser), which the app's task would otherwise
+keep alive for as long as it runs.
 This module knows nothing about ASGI.
 """
 from __future__ import annotations
@@ -333,6 +335,19 @@ class WSConnection(FlowControl, asyncio.Protocol):
         # Nothing reaches the handler once the socket is gone: drop it, so the cycle and
         # this connection do not keep each other alive (freed by refcount, not the GC).
         self.handler = _GONE
+        # The cycle (so this connection) lives as long as the app's task, which may be
+        # blocked elsewhere: let go of the read side now, a partial message (up to
+        # --ws-max-size), its fragments and decoder, and websockets' parser and zlib
+        # state. The protocol refers to itself through its parser generator and through
+        # the traceback of the exception that stopped the parser: without both links,
+        # refcounting frees it.
+        self.buffer = b""
+        self.needed = 0
+        self.fragments = None
+        self.decoder = None
+        ws.parser.close()
+        ws.parser_exc = None
+        self.ws = _CLOSED_WS
 
     def eof_received(self) -> bool | None:
         # A TCP close without a Close frame: §7.1.5 "abnormal closure" (1006).
@@ -642,6 +657,8 @@ class WSConnection(FlowControl, asyncio.Protocol):
 
     def fail(self, code: int, reason: str) -> None:
         """Fail the connection (§7.1.7): send our Close and drop the TCP connection."""
+        if self.lost:
+            return  # nothing to send it on (and self.ws is the shared closed stand-in)
         ws = self.ws
         if ws.state is not CLOSED:
             ws.fail(code, reason)
@@ -748,6 +765,8 @@ class _Gone:
 
 
 _GONE = _Gone()
+# What a connection whose socket is gone keeps as its protocol: closed, shared, never fed.
+_CLOSED_WS = Protocol(SERVER, state=CLOSED, logger=wire_logger)
 
 
 def _pong_in(data: Any, payload: bytes | None) -> bool:

@@ -110,6 +110,7 @@ class H1Handshake(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         self.state.connections.discard(self)
+        self.pending = b""  # early frames for a WebSocket that will never open
         self.resume_writing()
         handler, self.handler = self.handler, None  # type: ignore[assignment]
         if handler is not None:
