@@ -105,6 +105,7 @@ def serve(config: Config) -> int:
     from .loading import AppLoadError
     from .server.listeners import BindError
     from .server.server import Server, run_loop
+    from .server.worker import ListenerLost
 
     log = logging.getLogger("gannet.error")
     server = Server(config)
@@ -122,6 +123,9 @@ def serve(config: Config) -> int:
     except BindError as exc:
         unexpected = getattr(exc, "unexpected", False)
         log.error("%s", exc, exc_info=exc.__cause__ if unexpected else None)
+        return EXIT_ERROR
+    except ListenerLost as exc:  # logged with its reason when it happened
+        log.error("Exiting with status 1: %s", exc)
         return EXIT_ERROR
     except KeyboardInterrupt:  # an interrupt before the signal handlers were installed
         return 0

@@ -260,3 +260,18 @@ def test_on_tick_is_called_every_second_on_the_loop_thread():
     finally:
         runner.stop()
     assert set(calls) == {runner.thread.name}
+
+
+def test_listener_that_stops_accepting_stops_the_worker_with_an_error():
+    """uvloop closes a listener for good after an accept error it cannot handle (out of
+    descriptors with none in reserve): the worker must not live on unreachable. The sweep
+    notices, drains, and serve() raises ListenerLost (the command line exits 1)."""
+    from gannet.server.worker import ListenerLost
+
+    server = gannet.Server(gannet.Config(EmbeddedApp(), port=0, access_log=False))
+    runner = ThreadedServer(server)
+    runner.wait_started()
+    worker = server.worker
+    worker._loop.call_soon_threadsafe(worker._servers[0].close)  # what uvloop does then
+    assert runner.returned.wait(10), "serve() kept running without a listener"
+    assert isinstance(runner.error, ListenerLost)

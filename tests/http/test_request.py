@@ -135,3 +135,36 @@ def test_h1_scope_agrees_with_http_scope():
                            state.root_path, ("/p", b"/p", b"q=1"), scope["headers"], {})
     assert scope == reference
     assert scope.keys() == reference.keys()
+
+
+def test_h1_cycle_matches_init():
+    """h1 builds ASGI cycles inline (no __init__ frame a request): every slot must be set,
+    to what HTTPCycle.__init__ sets."""
+    from gannet.asgi.http import HTTPCycle
+
+    cycles = []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        state = ServerState(Config(app="x:y", access_log=False), app, loop)
+        conn = H1Protocol(state)
+        conn.connection_made(_Transport())
+        conn.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
+        inline = conn.cycle  # before the request's task has run
+        for name in HTTPCycle.__slots__:
+            assert hasattr(inline, name), f"h1 does not set {name}"
+        cycles.append({name: getattr(inline, name) for name in HTTPCycle.__slots__})
+        reference = HTTPCycle(inline.scope, inline.conn, loop, False, False)
+        cycles.append({name: getattr(reference, name) for name in HTTPCycle.__slots__})
+
+    asyncio.run(main())
+    inline, reference = cycles
+    for name in HTTPCycle.__slots__:
+        if name == "body":
+            assert not inline["body"] and not reference["body"]  # () or []: no bytes yet
+        elif name not in ("dispatched",):  # h1 has already dispatched its own
+            assert inline[name] == reference[name], name

@@ -27,11 +27,12 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from ..http.errors import ClientDisconnected
 
-__all__ = ["HTTPCycle", "Responder", "ASGIMessageError"]
+__all__ = ["HTTPCycle", "Responder", "ASGIMessageError", "NO_BODY"]
 
 logger = logging.getLogger("gannet.error")
 
 _DISCONNECT = {"type": "http.disconnect"}
+NO_BODY: tuple = ()  # a cycle's body before (and between) any bytes arrive
 # Kept for modules that still read it; every HTTP scope gets a fresh copy (http/request.py).
 ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
 
@@ -107,7 +108,11 @@ class HTTPCycle:
 
     # ------------------------------------------------------------ fed by the wire protocol
     def feed_body(self, data: bytes) -> None:
-        self.body.append(data)
+        body = self.body
+        if body:
+            body.append(data)
+        else:
+            self.body = [data]  # h1 starts ASGI cycles with () (NO_BODY): no list per request
         self.body_size += len(data)
         waiter = self.waiter
         if waiter is not None and not waiter.done():
@@ -156,7 +161,7 @@ class HTTPCycle:
         body = self.body
         if body:
             data = body[0] if len(body) == 1 else b"".join(body)
-            self.body = []
+            self.body = NO_BODY
             self.body_size = 0
         else:
             data = b""

@@ -35,8 +35,9 @@ from .h1_stream import H1Stream
 from .headers import refusal
 from .request import GOOD_HOSTS, NO_PARAMS, WSGI_ASGI_INFO, check_host, replace_host, request_line_length, split_target
 
+from ..asgi.http import NO_BODY, HTTPCycle
+
 if TYPE_CHECKING:
-    from ..asgi.http import HTTPCycle
     from ..server.state import ServerState
 
 __all__ = ["H1Protocol"]
@@ -399,7 +400,26 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         stream.http10 = version == "1.0"
         stream.no_body = method == "HEAD"
         stream.te_trailers = self.te_trailers
-        cycle = state.cycle_class(scope, stream, self.loop, more_body, expect_continue)
+        if asgi:
+            # HTTPCycle.__init__, inlined for ASGI apps (no frame a request); the test
+            # tests/http/test_request.py::test_h1_cycle_matches_init keeps the two equal.
+            cycle = _new_stream(HTTPCycle)
+            cycle.scope = scope
+            cycle.conn = stream
+            cycle.loop = self.loop
+            cycle.body = NO_BODY
+            cycle.more_body = more_body
+            cycle.expect_continue = expect_continue
+            cycle.body_size = 0
+            cycle.delivered = cycle.disconnected = cycle.peer_gone = cycle.body_done = False
+            cycle.waiter = cycle.task = None
+            cycle.started = cycle.head_sent = cycle.complete = cycle.trailers_pending = False
+            cycle.dispatched = cycle.late_logged = cycle.aborted = False
+            cycle.status = cycle.bytes_sent = 0
+            cycle.headers = ()
+            cycle.start_time = 0.0
+        else:
+            cycle = state.cycle_class(scope, stream, self.loop, more_body, expect_continue)
         limit = state.limit_concurrency
         if limit is not None and state.active >= limit:
             raise ProtocolError(503, f"{state.active} requests in flight (--limit-concurrency)")
@@ -565,7 +585,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # Answered before its body was read: the body is dropped (up to DISCARD_MAX
             # more bytes, then the connection closes), so the connection does not freeze
             # with reading paused for an app that will never read.
-            cycle.body = []
+            cycle.body = NO_BODY
             cycle.body_size = 0
             self.discard_until = self.body_received + DISCARD_MAX
         if self.dead:

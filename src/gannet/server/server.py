@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ..config import Config, ConfigError
 from ..loading import ASGI2Adapter, AppLoadError, detect_interface, load_app
 from .listeners import BindError, Listener, bind
-from .worker import LoadedApp, Worker
+from .worker import ListenerLost, LoadedApp, Worker
 
 __all__ = ["Server", "run_loop", "AppLoadError", "BindError", "load"]
 
@@ -97,6 +97,8 @@ class Server:
             self._restore_signal_handlers()
             _close_listeners(self.listeners)
         logger.info("Finished server process [%d]", os.getpid())
+        if worker.failure is not None:
+            raise ListenerLost(worker.failure)
 
     # ------------------------------------------------------------------ signals
     def handle_exit(self, sig: int) -> None:

@@ -50,6 +50,13 @@ class LoadedApp:
         self.raw = raw
 
 
+class ListenerLost(RuntimeError):
+    """A listener stopped accepting while serving (uvloop closes one for good after an
+    accept error it cannot handle, e.g. out of descriptors with none in reserve). The
+    worker drains and stops, so the process exits 1 and a supervisor restarts it, rather
+    than live on unreachable."""
+
+
 class Worker:
     """Serve ``app`` on ``listeners`` until ``request_exit()``; see the module docstring.
 
@@ -74,6 +81,8 @@ class Worker:
         self._servers: list[asyncio.base_events.Server] = []
         self._ticker: asyncio.TimerHandle | None = None
         self._descriptors: DescriptorMonitor | None = None
+        self.failure: str | None = None  # why serving ended abnormally (ListenerLost)
+        self._urls: list[str] = []  # each server's address, as it was when it started
 
     # ------------------------------------------------------------------ control
     def request_exit(self) -> None:
@@ -184,8 +193,10 @@ class Worker:
 
         for listener in self.listeners:
             server = await loop.create_server(factory, sock=listener.sock, backlog=self.config.backlog)
+            url = listener.url  # read now: a listener the loop closes has no address
             self._servers.append(server)
-            logger.info("Listening on %s (Press CTRL+C to quit)", listener.url)
+            self._urls.append(url)
+            logger.info("Listening on %s (Press CTRL+C to quit)", url)
 
     def _max_requests(self) -> None:
         logger.warning("Maximum request limit of %s reached; shutting down",
@@ -208,6 +219,14 @@ class Worker:
             except Exception:  # noqa: BLE001 - a bug in one connection spares the others
                 logger.exception("Error while checking a connection's timeouts")
         self._descriptors.probe()
+        if not self.should_exit:
+            for server, url in zip(self._servers, self._urls):
+                if not server.is_serving():
+                    self.failure = f"the listener on {url} stopped accepting connections"
+                    logger.error("%s (the event loop closed it after an accept error); stopping "
+                                 "so that the worker can be restarted", self.failure)
+                    self.request_exit()
+                    break
         if self.on_tick is not None:
             try:
                 self.on_tick()
