@@ -77,7 +77,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen",
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
-        "file_waiter", "half_closed",
+        "file_waiter", "half_closed", "spare_stream",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -125,6 +125,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.file_sent = 0
         self.file_waiter: asyncio.Future | None = None  # a file body waiting for the socket
         self.half_closed: float | None = None  # when the client sent EOF with an answer due
+        # The stream of an ASGI request whose response completed and whose app returned:
+        # nothing can reach the wire through it any more (a completed cycle ignores its
+        # app's messages), so the next request on this connection reuses it.
+        self.spare_stream: H1Stream | None = None
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -393,9 +397,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 return
             if method == "CONNECT" or parser.should_upgrade():
                 keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
-        stream = _new_stream(H1Stream)  # H1Stream.__init__, inlined: no frame per request
-        stream.conn = self
-        stream.transport = self.transport
+        stream = self.spare_stream
+        if stream is None:
+            stream = _new_stream(H1Stream)  # H1Stream.__init__, inlined: no frame a request
+            stream.conn = self
+            stream.transport = self.transport
+        else:
+            self.spare_stream = None
         stream.keep_alive = keep_alive
         stream.http10 = version == "1.0"
         stream.no_body = method == "HEAD"
@@ -605,9 +613,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if self.pipeline or self.write_paused:
             self._next_request()
             return
-        # _next_request's common end, inlined: an idle keep-alive connection reads on.
+        # _next_request's common end, inlined: an idle keep-alive connection reads on. Its
+        # idle clock is stamped by the next sweep (0.0: idle, not yet stamped), so a request
+        # reads no clock here; the keep-alive timeout gains at most a second.
         if self.parsing is None:
-            self.idle_since = self.loop.time()
+            self.idle_since = 0.0
         if self.reading_paused:
             self.resume_reading()
 
@@ -827,7 +837,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     self._refuse(ProtocolError(408, "request body stalled"))
         elif self.idle_since is not None and self.cycle is None and not self.dead \
                 and not self.pipeline and not self.next_after_drain:
-            if now - self.idle_since > state.timeout_keep_alive:
+            if self.idle_since == 0.0:
+                self.idle_since = now
+            elif now - self.idle_since > state.timeout_keep_alive:
                 self.dead = True
                 transport.close()
 

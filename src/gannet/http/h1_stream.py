@@ -79,10 +79,13 @@ class H1Stream:
     def cycle_done(self, cycle: "HTTPCycle") -> None:
         """The request's app has returned (H1Protocol.cycle_done, inlined: one call less a
         request)."""
-        state = self.conn.state
+        conn = self.conn
+        state = conn.state
         state.active -= 1
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
+        if cycle.complete and not cycle.aborted and state.wsgi is None:
+            conn.spare_stream = self  # reused by the connection's next request (ASGI only)
 
     # ------------------------------------------------------------ the response
     def send_response(self, cycle: "HTTPCycle", body: bytes) -> None:
