@@ -11,6 +11,9 @@
 /upgrade426          426 with Upgrade: TLS/1.2, HTTP/1.1
 /bad-cl              200 with Content-Length: abc
 /slow-stream?n=N&d=D N chunks "part\n", D seconds apart
+/silent-stream       the head and one chunk, then silence (30 s), never reading receive()
+/h1-count?gcoff=1    the number of live H1Protocol objects (gcoff=1 first turns the cyclic
+                     garbage collector off for this process)
 /bytes-like?k=K      a bytearray (K=bytearray) or memoryview (K=memoryview) body, one
                      message; &stream=1 sends it in two messages
 """
@@ -60,6 +63,19 @@ async def app(scope, receive, send):
             await send({"type": "http.response.body", "body": b"part\n", "more_body": True})
             await asyncio.sleep(float(query["d"]))
         await send({"type": "http.response.body", "body": b""})
+    elif path == "/silent-stream":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"first\n", "more_body": True})
+        await asyncio.sleep(30)
+        await send({"type": "http.response.body", "body": b""})
+    elif path == "/h1-count":
+        import gc
+        from gannet.http.h1 import H1Protocol
+        if query.get("gcoff"):
+            gc.collect()
+            gc.disable()
+        count = sum(1 for obj in gc.get_objects() if type(obj) is H1Protocol)
+        await _respond(send, 200, str(count).encode())
     elif path == "/bad-cl":
         await _respond(send, 200, b"abc", [(b"content-length", b"abc")])
     elif path == "/upgrade426":

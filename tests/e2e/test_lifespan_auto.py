@@ -15,3 +15,10 @@ def test_app_unaware_of_lifespan_is_served(gannet_server):
     server = gannet_server("followup_lifespan:http_only")
     assert httpx.get(server.url + "/", timeout=10).text == "served"
     server.wait_for_log(r"(?i)lifespan.*unsupported")
+
+
+def test_app_that_reads_the_event_as_a_request_is_served(gannet_server):
+    """An app unaware of lifespan that takes the startup event as a request and fails on
+    it (KeyError 'body') is not a startup failure in auto mode, as with uvicorn."""
+    server = gannet_server("followup_lifespan:reads_body_first")
+    assert httpx.get(server.url + "/", timeout=10).text == "served"

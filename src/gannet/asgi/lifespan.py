@@ -1,8 +1,8 @@
 """The ASGI lifespan protocol: startup, shutdown, and the state dict shared with requests.
 
-``auto`` tolerates apps that do not implement lifespan (they raise before taking the
-startup event, or answer it with a non-lifespan message, or return); an app that took the
-startup event and then raised (``sys.exit("database unreachable")``) failed its startup.
+``auto`` tolerates apps that do not implement lifespan (they raise, answer the startup
+event with a non-lifespan message, or return); an app that took the startup event and then
+exited (``sys.exit("database unreachable")``) failed its startup.
 ``on`` treats every one of those as a startup failure. A failed startup stops the worker with
 the app's message and a non-zero exit status (chosen by cli.py, not here).
 """
@@ -85,7 +85,11 @@ class Lifespan:
             # SystemExit and KeyboardInterrupt too: they are the app's failure, reported
             # like any other, never a way out of the server that skips its own exit status.
             self._crashed = True
-            unaware = not self._took_startup or self._foreign_message
+            # Only an explicit exit after taking the startup event is a positive sign of
+            # a lifespan-aware app that failed; anything else may be an app that knows
+            # nothing of lifespan (it read the event as a request), as uvicorn assumes.
+            unaware = not self._took_startup or self._foreign_message \
+                or not isinstance(exc, SystemExit)
             if not self._startup_done.is_set() and self.mode == "auto" and unaware:
                 self.unsupported = True
                 logger.info("ASGI 'lifespan' protocol appears unsupported (%s: %s); continuing",

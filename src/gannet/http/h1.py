@@ -77,7 +77,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen",
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
-        "file_waiter", "half_closed", "spare_stream",
+        "file_waiter", "half_closed", "half_sent", "spare_stream",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -125,6 +125,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.file_sent = 0
         self.file_waiter: asyncio.Future | None = None  # a file body waiting for the socket
         self.half_closed: float | None = None  # when the client sent EOF with an answer due
+        self.half_sent = -1  # the answer's bytes_sent when half_closed was last stamped
         # The stream of an ASGI request whose response completed and whose app returned:
         # nothing can reach the wire through it any more (a completed cycle ignores its
         # app's messages), so the next request on this connection reuses it.
@@ -156,6 +157,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             if cycle is not None and not cycle.disconnected:
                 cycle.feed_disconnect()
         self._drop_pipeline()
+        self.spare_stream = None  # it points back here: no cycle keeps a closed connection
         self._wake_drain()
         waiter = self.file_waiter
         if waiter is not None and not waiter.done():
@@ -230,6 +232,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.cycle.feed_eof()  # a long-polling app hears the client went away
         self.dead = True  # stop parsing; the responses still due go out, then we close
         self.half_closed = self.loop.time()
+        self.half_sent = self.cycle.bytes_sent
         return True
 
     # ================================================================ parser callbacks
@@ -589,6 +592,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.cycle = None
         if self.half_closed is not None:
             self.half_closed = self.loop.time()  # the next answer due gets its own time
+            self.half_sent = 0
         if self.parsing is cycle:
             # Answered before its body was read: the body is dropped (up to DISCARD_MAX
             # more bytes, then the connection closes), so the connection does not freeze
@@ -811,16 +815,21 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # The client sent EOF while its answer was due. It may still be reading, so the
             # socket stays; but a reset since then (the kernel reports it as the socket's
             # error) means it is gone, and an app that never starts answering must not hold
-            # the socket past the write timeout (once output flows, the write timeout above
-            # is the bound; the clock restarts with each answer completed).
+            # the socket past the write timeout: the clock restarts whenever the answer
+            # moves on (a slow stream to an "nc -N" client goes on; a silent one is cut).
             sock = transport.get_extra_info("socket")
             error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) if sock is not None else 0
             if error:
                 logger.debug("client %s reset its half-closed connection: %s", _peer(self.client),
                              os.strerror(error))
                 self.force_close()
-            elif not self.cycle.head_sent and now - self.half_closed > state.write_timeout:
-                self._write_timed_out("client half-closed and no answer came")
+            else:
+                sent = self.cycle.bytes_sent
+                if sent != self.half_sent:  # the answer moves on: its clock restarts
+                    self.half_sent = sent
+                    self.half_closed = now
+                elif now - self.half_closed > state.write_timeout:
+                    self._write_timed_out("client half-closed and its answer made no progress")
             return
         if self.head_started is not None:
             # Not while reading is paused by us (answers queued or output waiting to drain):

@@ -84,7 +84,7 @@ class H1Stream:
         state.active -= 1
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
-        if cycle.complete and not cycle.aborted and state.wsgi is None:
+        if cycle.complete and not cycle.aborted and state.wsgi is None and not conn.lost:
             conn.spare_stream = self  # reused by the connection's next request (ASGI only)
 
     # ------------------------------------------------------------ the response

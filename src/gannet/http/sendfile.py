@@ -67,6 +67,8 @@ async def send_file(stream: "H1Stream", cycle: "HTTPCycle", file: Any, offset: i
         raise ClientDisconnected(f"client went away during a file body: {exc}") from None
     finally:
         conn.file_sending -= 1
+    if cycle.complete:
+        return  # finished meanwhile (aborted, or the app completed it from another task)
     cycle.bytes_sent += count
     if stream.chunked:
         transport.write(b"\r\n")
