@@ -108,63 +108,61 @@ class _Transport:
         pass
 
 
-def test_h1_scope_agrees_with_http_scope():
-    """h1 builds its scope inline for speed; it must say what http_scope says."""
-    seen = []
+async def _no_content(scope, receive, send):
+    await send({"type": "http.response.start", "status": 204, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
-    async def app(scope, receive, send):
-        seen.append(scope)
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
+
+def _one_request(request: bytes, inspect) -> None:
+    """Feed ``request`` to a fresh H1Protocol and call ``inspect(conn, loop)`` at once,
+    before the request's task has run; then let it run."""
 
     async def main():
         loop = asyncio.get_running_loop()
-        state = ServerState(Config(app="x:y", access_log=False), app, loop)
+        state = ServerState(Config(app="x:y", access_log=False), _no_content, loop)
         conn = H1Protocol(state)
         conn.connection_made(_Transport())
-        conn.data_received(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n\r\n")
-        for _ in range(10):
-            if seen:
-                break
-            await asyncio.sleep(0)
-        return state
+        conn.data_received(request)
+        inspect(conn, loop)
 
-    state = asyncio.run(main())
-    (scope,) = seen
+    asyncio.run(main())
+
+
+def test_h1_scope_agrees_with_http_scope():
+    """h1 builds its scope inline for speed; it must say what http_scope says."""
+    seen = []
+    _one_request(b"GET /p?q=1 HTTP/1.1\r\nHost: h\r\n\r\n",
+                 lambda conn, loop: seen.append((conn.cycle.scope, conn.state.root_path)))
+    (scope, root_path), = seen
     reference = http_scope("1.1", ("127.0.0.1", 80), ("127.0.0.1", 5), "http", "GET",
-                           state.root_path, ("/p", b"/p", b"q=1"), scope["headers"], {})
+                           root_path, ("/p", b"/p", b"q=1"), scope["headers"], {})
     assert scope == reference
     assert scope.keys() == reference.keys()
 
 
-def test_h1_cycle_matches_init():
-    """h1 builds ASGI cycles inline (no __init__ frame a request): every slot must be set,
-    to what HTTPCycle.__init__ sets."""
+def test_h1_cycle_and_stream_match_their_constructors():
+    """h1 builds ASGI cycles and streams without __init__ frames: every HTTPCycle slot
+    must be set, to what HTTPCycle.__init__ sets, and every request-level stream slot."""
     from gannet.asgi.http import HTTPCycle
 
-    cycles = []
+    snapshots = []
 
-    async def app(scope, receive, send):
-        await send({"type": "http.response.start", "status": 204, "headers": []})
-        await send({"type": "http.response.body", "body": b""})
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        state = ServerState(Config(app="x:y", access_log=False), app, loop)
-        conn = H1Protocol(state)
-        conn.connection_made(_Transport())
-        conn.data_received(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n")
-        inline = conn.cycle  # before the request's task has run
-        for name in HTTPCycle.__slots__:
-            assert hasattr(inline, name), f"h1 does not set {name}"
-        cycles.append({name: getattr(inline, name) for name in HTTPCycle.__slots__})
+    def inspect(conn, loop):
+        inline = conn.cycle
+        snapshots.append({name: getattr(inline, name, "unset") for name in HTTPCycle.__slots__})
         reference = HTTPCycle(inline.scope, inline.conn, loop, False, False)
-        cycles.append({name: getattr(reference, name) for name in HTTPCycle.__slots__})
+        snapshots.append({name: getattr(reference, name) for name in HTTPCycle.__slots__})
+        stream = inline.conn
+        snapshots.append({name: getattr(stream, name, "unset") for name in
+                          ("conn", "transport", "keep_alive", "http10", "no_body", "te_trailers")})
 
-    asyncio.run(main())
-    inline, reference = cycles
+    _one_request(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n", inspect)
+    inline, reference, stream = snapshots
     for name in HTTPCycle.__slots__:
         if name == "body":
             assert not inline["body"] and not reference["body"]  # () or []: no bytes yet
-        elif name not in ("dispatched",):  # h1 has already dispatched its own
+        elif name != "dispatched":  # h1 has already dispatched its own
             assert inline[name] == reference[name], name
+    assert "unset" not in stream.values()
+    assert (stream["keep_alive"], stream["http10"], stream["no_body"], stream["te_trailers"]) \
+        == (True, False, False, False)

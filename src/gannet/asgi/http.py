@@ -33,8 +33,6 @@ logger = logging.getLogger("gannet.error")
 
 _DISCONNECT = {"type": "http.disconnect"}
 NO_BODY: tuple = ()  # a cycle's body before (and between) any bytes arrive
-# Kept for modules that still read it; every HTTP scope gets a fresh copy (http/request.py).
-ASGI_INFO = {"version": "3.0", "spec_version": "2.4"}
 
 
 class ASGIMessageError(RuntimeError):

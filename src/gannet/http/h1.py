@@ -402,7 +402,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 keep_alive = False  # llhttp stops parsing after these; see _after_upgrade
         stream = self.spare_stream
         if stream is None:
-            stream = _new_stream(H1Stream)  # H1Stream.__init__, inlined: no frame a request
+            stream = _new_stream(H1Stream)  # built here, without an __init__ frame (hot path)
             stream.conn = self
             stream.transport = self.transport
         else:
@@ -412,8 +412,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         stream.no_body = method == "HEAD"
         stream.te_trailers = self.te_trailers
         if asgi:
-            # HTTPCycle.__init__, inlined for ASGI apps (no frame a request); the test
-            # tests/http/test_request.py::test_h1_cycle_matches_init keeps the two equal.
+            # HTTPCycle.__init__, inlined for ASGI apps (no frame a request); kept equal by
+            # tests/http/test_request.py::test_h1_cycle_and_stream_match_their_constructors.
             cycle = _new_stream(HTTPCycle)
             cycle.scope = scope
             cycle.conn = stream
@@ -571,12 +571,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 _Task(cycle.run(state.app), loop=self.loop, name="gannet-http", context=context)
         else:
             state.wsgi.submit(cycle)
-
-    def cycle_done(self, cycle: "HTTPCycle") -> None:
-        state = self.state
-        state.active -= 1
-        if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
-            state.max_requests_reached()
 
     def response_complete(self, cycle: "HTTPCycle") -> None:
         """The stream wrote ``cycle``'s whole response: log it, then keep the connection

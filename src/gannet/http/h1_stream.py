@@ -26,7 +26,6 @@ from .sendfile import send_file
 
 if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
-    from .h1 import H1Protocol
 
 __all__ = ["H1Stream"]
 
@@ -46,19 +45,16 @@ def _as_bytes(body: Any) -> bytes:
 
 
 class H1Stream:
+    """One request's responder. h1 builds it on its hot path without an ``__init__``
+    frame (H1Protocol.on_headers_complete), setting ``conn``, ``transport`` and the
+    request's facts: ``keep_alive``; ``http10`` (a kept-alive response must say so);
+    ``no_body`` (HEAD, or once the head is out 204/304); ``te_trailers`` (the client sent
+    "TE: trailers"). ``chunked``, ``remaining`` and ``trailers`` (trailers follow the body
+    on the wire) are set by ``_head``, before anything reads them. A stream whose request
+    is over is reused by the connection's next request (see cycle_done)."""
+
     __slots__ = ("conn", "transport", "keep_alive", "http10", "no_body", "te_trailers",
                  "chunked", "remaining", "trailers")
-
-    def __init__(self, conn: "H1Protocol", keep_alive: bool, http10: bool, no_body: bool,
-                 te_trailers: bool) -> None:
-        self.conn = conn
-        self.transport = conn.transport
-        self.keep_alive = keep_alive
-        self.http10 = http10  # an HTTP/1.0 request: a kept-alive response must say so
-        self.no_body = no_body  # HEAD, or (once the head is out) 204/304
-        self.te_trailers = te_trailers  # the client sent "TE: trailers"
-        # chunked, remaining and trailers (trailers follow the body on the wire) are set by
-        # _head, before anything reads them: three stores a request saved.
 
     # ------------------------------------------------------------ flow control
     @property
@@ -77,8 +73,7 @@ class H1Stream:
         self.conn.resume_reading()
 
     def cycle_done(self, cycle: "HTTPCycle") -> None:
-        """The request's app has returned (H1Protocol.cycle_done, inlined: one call less a
-        request)."""
+        """The request's app has returned: one request fewer in flight."""
         conn = self.conn
         state = conn.state
         state.active -= 1
