@@ -5,14 +5,14 @@ per request). ``--log-config`` hands both to the user's dictConfig/fileConfig in
 """
 from __future__ import annotations
 
-import json
 import logging
-import logging.config
 import os
 import re
 import sys
 import time
 from typing import Any
+
+from .log_config import load_log_config
 
 __all__ = ["TRACE", "configure_logging", "AccessLogger", "error_logger", "access_logger"]
 
@@ -31,7 +31,7 @@ def configure_logging(log_level: str = "info", log_config: str | None = None,
     """Install Gannet's default handlers, or the user's configuration file. With a config
     file, its levels stand unless a log level was given explicitly too."""
     if log_config:
-        _load_log_config(log_config)
+        load_log_config(log_config)
     else:
         formatter = logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
                                       "%Y-%m-%d %H:%M:%S %z")
@@ -48,22 +48,6 @@ def configure_logging(log_level: str = "info", log_config: str | None = None,
     logging.getLogger("gannet").setLevel(level)
     error_logger.setLevel(level)
     access_logger.setLevel(level)
-
-
-def _load_log_config(path: str) -> None:
-    lower = path.lower()
-    if lower.endswith(".json"):
-        with open(path, encoding="utf-8") as handle:
-            logging.config.dictConfig(json.load(handle))
-    elif lower.endswith((".yaml", ".yml")):
-        try:
-            import yaml
-        except ImportError:
-            raise ValueError("--log-config: a YAML file needs PyYAML (pip install pyyaml)") from None
-        with open(path, encoding="utf-8") as handle:
-            logging.config.dictConfig(yaml.safe_load(handle))
-    else:
-        logging.config.fileConfig(path, disable_existing_loggers=False)
 
 
 _ATOM = re.compile(r"%\((\{[^}]*\}[ioe]|[A-Za-z]+)\)s")
