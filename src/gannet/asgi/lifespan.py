@@ -5,6 +5,11 @@ event with a non-lifespan message, or return); an app that took the startup even
 exited (``sys.exit("database unreachable")``) failed its startup.
 ``on`` treats every one of those as a startup failure. A failed startup stops the worker with
 the app's message and a non-zero exit status (chosen by cli.py, not here).
+
+Waiting is said out loud, as uvicorn does ("Waiting for application startup."), and a
+startup or shutdown still running after ``WAIT_LOG_INTERVAL`` seconds is reported again
+every interval at warning level, so a deploy stuck on a database connection shows why no
+"Listening on" line appears.
 """
 from __future__ import annotations
 
@@ -18,6 +23,9 @@ logger = logging.getLogger("gannet.error")
 
 # The lifespan sub-specification's version (its messages have not changed since 2.0).
 LIFESPAN_SPEC_VERSION = "2.0"
+
+# Seconds between "still waiting" warnings during a slow startup or shutdown.
+WAIT_LOG_INTERVAL = 5.0
 
 
 class LifespanFailure(Exception):
@@ -50,18 +58,24 @@ class Lifespan:
         scope = {"type": "lifespan", "asgi": {"version": "3.0", "spec_version": LIFESPAN_SPEC_VERSION},
                  "state": self.state}
         self._task = asyncio.get_running_loop().create_task(self._run(scope))
+        logger.info("Waiting for application startup.")
         await self._events.put({"type": "lifespan.startup"})
-        await self._startup_done.wait()
+        await _wait_reporting(self._startup_done, "startup")
         if self._failure is not None:
             raise LifespanFailure(self._failure)
+        if not self.unsupported:
+            logger.info("Application startup complete.")
 
     async def shutdown(self) -> None:
         if self.mode == "off" or self.unsupported or self._task is None or self._crashed:
             return
+        logger.info("Waiting for application shutdown.")
         await self._events.put({"type": "lifespan.shutdown"})
-        await self._shutdown_done.wait()
+        await _wait_reporting(self._shutdown_done, "shutdown")
         if self._failure is not None:
             logger.error("Application shutdown failed: %s", self._failure)
+        elif not self._crashed:
+            logger.info("Application shutdown complete.")
 
     async def cancel(self) -> None:
         """Cancel a startup that has not finished (a stop was asked meanwhile) and wait for
@@ -131,3 +145,19 @@ class Lifespan:
         else:
             self._foreign_message = True
             raise RuntimeError(f"unexpected lifespan message {kind!r}")
+
+
+async def _wait_reporting(done: asyncio.Event, phase: str) -> None:
+    """Wait for ``done``, warning every WAIT_LOG_INTERVAL seconds that the app's ``phase``
+    is still running (the caller bounds the wait; cancelling it cancels this)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    waiter = loop.create_task(done.wait())
+    try:
+        while not waiter.done():
+            finished, _ = await asyncio.wait({waiter}, timeout=WAIT_LOG_INTERVAL)
+            if not finished:
+                logger.warning("Still waiting for application %s (%.1f s so far)",
+                               phase, loop.time() - started)
+    finally:
+        waiter.cancel()
