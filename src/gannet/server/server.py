@@ -86,6 +86,8 @@ class Server:
         serve until stopped. Raises the phase's exception when start-up fails."""
         self._loop = asyncio.get_running_loop()
         loaded = load(self.config)
+        from ..asgi.trace import install as trace_asgi_messages  # wraps only at TRACE level
+        trace_asgi_messages(loaded)
         self.listeners = _bind(self.config, sockets)
         worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=self.on_tick)
         if self._should_exit:
