@@ -2,6 +2,13 @@
 
 Detection never guesses silently: the chosen interface is logged, and an ambiguous object
 is treated as ASGI 3 only when its call signature fits ``(scope, receive, send)``.
+
+When loading fails, ``AppLoadError``'s message is all the user sees (cli.py logs it and
+exits 4; a supervisor may one day receive it pickled, so it stays a plain string): the
+exception, the frames of the app and of the libraries it called (never Gannet's own or the
+import machinery's, told apart by where those packages really live, not by a folder's
+name), and Python's own caret for a SyntaxError. At ``--log-level debug`` the message
+carries the whole traceback instead. A missing attribute names what looks like an app.
 """
 from __future__ import annotations
 
@@ -9,51 +16,231 @@ import asyncio
 import importlib
 import inspect
 import logging
+import os
 import sys
+import traceback
+from types import ModuleType
 from typing import Any, Callable
 
-__all__ = ["AppLoadError", "import_from_string", "load_app", "detect_interface", "ASGI2Adapter"]
+__all__ = ["AppLoadError", "import_from_string", "load_app", "detect_interface", "ASGI2Adapter",
+           "describe_load_error"]
 
 logger = logging.getLogger("gannet.error")
 
+# What gunicorn tries, in this order, when APP names a module and no attribute.
+DEFAULT_ATTRIBUTES = ("application", "app")
+
 
 class AppLoadError(Exception):
-    """The app could not be imported or built; ``str()`` is one line for the user."""
+    """The app could not be imported or built; ``str()`` is the whole message for the user
+    (a first line saying what failed, then where, possibly over several lines)."""
 
 
 def import_from_string(target: str) -> Any:
+    """The object ``target`` names: ``module:attr.sub``, or a bare ``module`` whose
+    ``application`` or ``app`` is taken (as gunicorn does)."""
     module_name, sep, attrs = target.partition(":")
-    if not sep or not module_name or not attrs:
+    if not module_name or (sep and not attrs):
         raise AppLoadError(f"APP must look like 'module:attribute', got {target!r}")
+    module = _import_module(module_name)
+    if not sep:
+        return _default_attribute(module, module_name)
+    obj: Any = module
+    for depth, attr in enumerate(attrs.split(".")):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            if depth:
+                missing = ".".join(attrs.split(".")[:depth + 1])
+                raise AppLoadError(f"attribute {missing!r} not found in module {module_name!r}") from None
+            raise AppLoadError(f"attribute {attr!r} not found in module {module_name!r}"
+                               f"{_suggestion(module, module_name)}") from None
+    return obj
+
+
+def _import_module(module_name: str) -> ModuleType:
     try:
-        module = importlib.import_module(module_name)
+        return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name or module_name.startswith(f"{exc.name}."):
             raise AppLoadError(f"could not import module {module_name!r}: {exc}") from exc
-        raise  # the app's module exists but one of its own imports failed
-    obj: Any = module
-    try:
-        for attr in attrs.split("."):
-            obj = getattr(obj, attr)
-    except AttributeError:
-        raise AppLoadError(f"attribute {attrs!r} not found in module {module_name!r}") from None
-    return obj
+        # The app's module exists but one of its own imports failed: show where.
+        raise AppLoadError(describe_load_error(exc, f"importing {module_name!r}")) from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the app's import-time code
+        raise AppLoadError(describe_load_error(exc, f"importing {module_name!r}")) from exc
+
+
+def _default_attribute(module: ModuleType, module_name: str) -> Any:
+    for attr in DEFAULT_ATTRIBUTES:
+        if hasattr(module, attr):
+            logger.info("No attribute given: using '%s:%s'", module_name, attr)
+            return getattr(module, attr)
+    names = " or ".join(repr(attr) for attr in DEFAULT_ATTRIBUTES)
+    raise AppLoadError(f"module {module_name!r} has no {names} (tried for APP without ':attribute'): "
+                       f"add 'application = ...' to it, or name the app as '{module_name}:NAME'"
+                       f"{_suggestion(module, module_name)}")
 
 
 def load_app(app: Any, *, factory: bool = False, app_dir: str | None = None) -> Any:
     if app_dir is not None and app_dir not in sys.path:
         sys.path.insert(0, app_dir)
+    name = app if isinstance(app, str) else type(app).__name__
     if isinstance(app, str):
         app = import_from_string(app)
     if factory:
         if not callable(app):
             raise AppLoadError("--factory was given but the app is not callable")
-        app = app()
+        try:
+            app = app()
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - the app's own factory
+            raise AppLoadError(describe_load_error(exc, f"calling the factory {name!r}")) from exc
     elif inspect.isfunction(app) and not _looks_like_app(app):
         logger.warning("the app looks like a factory (it takes no arguments); did you mean --factory?")
     if not callable(app):
         raise AppLoadError(f"the app is not callable (got {type(app).__name__})")
     return app
+
+
+# ---------------------------------------------------------------------- load errors
+_CAUSE = "The above exception was the direct cause of the following exception:"
+_CONTEXT = "During handling of the above exception, another exception occurred:"
+# Where Gannet and the import machinery really live: their frames are not the app's,
+# wherever the app sits (even under a folder named gannet).
+_GANNET_DIR = os.path.realpath(os.path.dirname(__file__))
+_IMPORTLIB_DIR = os.path.realpath(os.path.dirname(importlib.__file__))
+_ASYNCIO_DIR = os.path.realpath(os.path.dirname(asyncio.__file__))
+
+
+def describe_load_error(exc: BaseException, doing: str) -> str:
+    """The message for an error the app raised while ``doing`` (e.g. "importing 'x'"):
+    the exception first, then Python's traceback without Gannet's frames (all frames at
+    --log-level debug, read from the ``gannet.error`` logger's effective level)."""
+    text = str(exc).strip()
+    headline = type(exc).__name__ + (f": {text.splitlines()[0]}" if text else "")
+    if logger.isEnabledFor(logging.DEBUG):
+        full = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip("\n")
+        return f"{headline}\nRaised while {doing}; the full traceback:\n{full}"
+    body = "".join(_format_without_our_frames(exc)).rstrip("\n")
+    return (f"{headline}\nRaised while {doing} (most recent call last; Gannet's own frames "
+            f"left out, --log-level debug shows them):\n{body}")
+
+
+def _format_without_our_frames(exc: BaseException) -> list[str]:
+    """Like traceback.format_exception, chained exceptions included, minus our frames."""
+    chain: list[tuple[BaseException, str | None]] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    link: str | None = None  # how the exception printed next follows from this one
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append((current, link))
+        if current.__cause__ is not None:
+            link, current = _CAUSE, current.__cause__
+        elif current.__context__ is not None and not current.__suppress_context__:
+            link, current = _CONTEXT, current.__context__
+        else:
+            current = None
+    lines: list[str] = []
+    for current, link in reversed(chain):
+        frames = _app_frames(traceback.extract_tb(current.__traceback__))
+        lines.extend(traceback.StackSummary.from_list(frames).format())
+        lines.extend(traceback.format_exception_only(type(current), current))
+        if link is not None:
+            lines.append(f"\n{link}\n\n")
+    return lines
+
+
+def _app_frames(frames: traceback.StackSummary) -> list[traceback.FrameSummary]:
+    """The frames of the app and its libraries: the event loop's frames are dropped only
+    before the app's first frame (an app may run a loop of its own at import)."""
+    start = 0
+    while start < len(frames) and (_is_ours(frames[start].filename)
+                                   or _is_loop_machinery(frames[start].filename)):
+        start += 1
+    return [frame for frame in frames[start:] if not _is_ours(frame.filename)]
+
+
+def _is_ours(filename: str) -> bool:
+    """A frame of Gannet or of the import machinery."""
+    if filename.startswith("<frozen importlib"):
+        return True
+    return _is_under(filename, _GANNET_DIR) or _is_under(filename, _IMPORTLIB_DIR)
+
+
+def _is_loop_machinery(filename: str) -> bool:
+    if filename.startswith("uvloop/"):  # uvloop's compiled frames carry relative names
+        return True
+    return _is_under(filename, _ASYNCIO_DIR)
+
+
+def _is_under(filename: str, directory: str) -> bool:
+    if filename.startswith("<"):
+        return False
+    return os.path.realpath(filename).startswith(directory + os.sep)
+
+
+# ---------------------------------------------------------------------- what looks like an app
+_MAX_LISTED = 5
+
+
+def _suggestion(module: ModuleType, module_name: str) -> str:
+    """A hint naming the module's callables that look like apps, for a missing attribute."""
+    apps, factories = _app_candidates(module)
+    if len(apps) == 1:
+        return f"; did you mean '{module_name}:{apps[0]}'?"
+    if apps:
+        listed = ", ".join(f"'{module_name}:{name}'" for name in apps[:_MAX_LISTED])
+        return f"; callables in it that look like apps: {listed}"
+    if factories:
+        listed = ", ".join(f"'{module_name}:{name}'" for name in factories[:_MAX_LISTED])
+        return f"; did you mean {listed} with --factory?"
+    return "; nothing in it looks like an ASGI or WSGI app"
+
+
+def _app_candidates(module: ModuleType) -> tuple[list[str], list[str]]:
+    """Top-level names that look like apps, and functions that look like app factories.
+    Imported classes and functions, modules and private names are the libraries' or the
+    module's plumbing, not its app."""
+    apps: list[str] = []
+    factories: list[str] = []
+    for name, obj in list(vars(module).items()):
+        if name.startswith("_") or inspect.ismodule(obj) or not callable(obj):
+            continue
+        if _is_app_shaped(obj, module.__name__):
+            apps.append(name)
+        elif _is_factory_shaped(obj, module.__name__, name):
+            factories.append(name)
+    return apps, factories
+
+
+def _is_app_shaped(obj: Any, module_name: str) -> bool:
+    if inspect.isclass(obj):
+        if obj.__module__ != module_name:
+            return False
+        call = obj.__dict__.get("__call__")
+        if asyncio.iscoroutinefunction(call):  # class-style ASGI 2: Class(scope)(receive, send)
+            return _positional_count(call) == 3
+        return _positional_count(obj) == 2 and hasattr(obj, "__iter__")  # PEP 3333 class
+    if inspect.isfunction(obj):
+        if obj.__module__ != module_name:
+            return False
+        return _fits_app_signature(obj, obj)
+    if inspect.isroutine(obj) or type(obj).__module__ in ("typing", "typing_extensions", "builtins"):
+        return False
+    return _fits_app_signature(obj, getattr(type(obj), "__call__", None))
+
+
+def _fits_app_signature(obj: Any, call: Any) -> bool:
+    """``async (scope, receive, send)`` or ``(environ, start_response)``."""
+    count = _positional_count(obj)
+    if asyncio.iscoroutinefunction(call):
+        return count in (3, -1)
+    return count == 2
+
+
+def _is_factory_shaped(obj: Any, module_name: str, name: str) -> bool:
+    return (inspect.isfunction(obj) and obj.__module__ == module_name and "app" in name.lower()
+            and not asyncio.iscoroutinefunction(obj) and _positional_count(obj) == 0)
 
 
 def _looks_like_app(fn: Callable) -> bool:

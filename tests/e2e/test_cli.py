@@ -492,8 +492,11 @@ def test_missing_attribute_exits_4():
     assert "nope" in output and "cfg_apps" in output
 
 
-def test_bad_app_string_exits_4():
-    output = _load_failure("cfg_apps")
+@pytest.mark.parametrize("app", ["cfg_apps:", ":app"])
+def test_bad_app_string_exits_4(app):
+    """A bare module is fine (it tries application, then app: test_app_load_errors.py);
+    an empty module or attribute is not."""
+    output = _load_failure(app)
     assert "module:attribute" in output
 
 

@@ -20,11 +20,10 @@ import os
 import signal
 import socket
 import threading
-import traceback
 from typing import Any, Callable
 
 from ..config import Config, ConfigError
-from ..loading import ASGI2Adapter, AppLoadError, detect_interface, load_app
+from ..loading import ASGI2Adapter, AppLoadError, describe_load_error, detect_interface, load_app
 from .listeners import BindError, Listener, bind
 from .worker import ListenerLost, LoadedApp, Worker
 
@@ -143,8 +142,8 @@ class Server:
 
 # ---------------------------------------------------------------------- start-up phases
 def load(config: Config) -> LoadedApp:
-    """Import and build the app; every failure becomes AppLoadError (one line, pointing
-    at the user's file when the app's own code raised)."""
+    """Import and build the app; every failure becomes AppLoadError, whose message shows
+    the app's frames, not ours (loading.describe_load_error)."""
     try:
         app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
         interface = config.interface
@@ -153,8 +152,8 @@ def load(config: Config) -> LoadedApp:
             logger.info("Detected the %s interface for %s", interface.upper(), _describe(config.app))
     except AppLoadError:
         raise
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the app's import-time code
-        raise AppLoadError(_user_error(exc)) from exc
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - e.g. an app object whose signature raises
+        raise AppLoadError(describe_load_error(exc, f"loading {_describe(config.app)!r}")) from exc
     if interface == "asgi2":
         return LoadedApp(ASGI2Adapter(app), interface)
     if interface == "wsgi":
@@ -193,16 +192,6 @@ def _close_listeners(listeners: list[Listener]) -> None:
                 os.unlink(listener.path)
             except OSError:
                 pass
-
-
-def _user_error(exc: BaseException) -> str:
-    """An import-time error in the user's app: its message and where it happened in the
-    user's files, not a wall of our frames."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    user = [f for f in frames if "/gannet/" not in f.filename.replace("\\", "/")
-            and "importlib" not in f.filename]
-    where = f" ({user[-1].filename}:{user[-1].lineno})" if user else ""
-    return f"{type(exc).__name__}: {exc}{where}"
 
 
 async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
