@@ -1,5 +1,5 @@
 """PEP 3333 pieces that do not depend on threads: environ, start_response checks,
-``wsgi.errors`` and ``wsgi.file_wrapper``.
+``wsgi.errors`` (one log record per message) and ``wsgi.file_wrapper``.
 
 Strings in the environ are "bytes-as-str" (PEP 3333, "Unicode Issues"): every value taken
 from the wire is decoded as latin-1, so an app can always get the original bytes back with
@@ -22,6 +22,7 @@ finds it the same with or without ``--root-path``).
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Iterator
 from urllib.parse import unquote_to_bytes
 
@@ -232,26 +233,41 @@ _HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "prox
 
 
 # ---------------------------------------------------------------- wsgi.errors
+# Characters wsgi.errors holds before it logs them anyway (memory per stream stays bounded).
+PENDING_MAX = 64 * 1024
+
+
 class ErrorStream:
-    """``wsgi.errors``: text written here is logged line by line (``gannet.error.wsgi``).
+    """``wsgi.errors``: what the app writes becomes records on ``gannet.error.wsgi``, one
+    record per message rather than per line, so a traceback stays one record.
 
-    One per worker thread, so partial lines of concurrent requests never interleave."""
+    A message ends at ``flush()`` (logging's StreamHandler flushes after each record, so
+    Flask's and Django's log records come out one by one), when the app's call returns or
+    its response parks (the runner flushes), or once ``PENDING_MAX`` characters
+    are held. So ``traceback.print_exc(file=...)``, which writes piece by piece and never
+    flushes, and ``print(..., file=...)`` lines of one request each become one record.
 
-    __slots__ = ("partial",)
+    One per worker response object, used by one thread at a time; the lock only keeps a
+    thread the app started (and handed the stream to) from corrupting the pending text.
+    Records are logged outside the lock, so a handler that writes back here cannot deadlock.
+    """
+
+    __slots__ = ("pieces", "size", "lock")
 
     def __init__(self) -> None:
-        self.partial = ""
+        self.pieces: list[str] = []
+        self.size = 0  # characters pending; read without the lock as a cheap "anything?"
+        self.lock = threading.Lock()
 
     def write(self, text: str) -> int:
         if type(text) is not str:
             raise TypeError(f"wsgi.errors.write() takes str, not {type(text).__name__}")
-        if "\n" not in text:
-            self.partial += text
-            return len(text)
-        lines = (self.partial + text).split("\n")
-        self.partial = lines.pop()
-        for line in lines:
-            errors_logger.error("%s", line)
+        with self.lock:
+            self.pieces.append(text)
+            self.size += len(text)
+            full = self._take() if self.size >= PENDING_MAX else None
+        if full:
+            _log_text(full)
         return len(text)
 
     def writelines(self, lines: Any) -> None:
@@ -259,9 +275,27 @@ class ErrorStream:
             self.write(line)
 
     def flush(self) -> None:
-        if self.partial:
-            errors_logger.error("%s", self.partial)
-            self.partial = ""
+        with self.lock:
+            text = self._take()
+        if text:
+            _log_text(text)
+
+
+    def _take(self) -> str:
+        text = "".join(self.pieces)
+        self.pieces.clear()
+        self.size = 0
+        return text
+
+
+def _log_text(text: str) -> None:
+    """Log one message written to wsgi.errors (its final newline is the record's own);
+    a blank message is dropped; one longer than PENDING_MAX is cut into bounded records."""
+    text = text.rstrip("\n")
+    if not text.strip():
+        return
+    for start in range(0, len(text), PENDING_MAX):
+        errors_logger.error("%s", text[start:start + PENDING_MAX])
 
 
 # ---------------------------------------------------------------- wsgi.file_wrapper
