@@ -417,6 +417,8 @@ class _Worker:
 def _settle(response: "_Response") -> None:
     """A response just parked and its worker has left its context: make it resumable by
     the loop, or resume it here if its client drained while the worker was leaving."""
+    if response.errors.size:  # what the app wrote to wsgi.errors so far: one record
+        response.errors.flush()
     while response.settle() and response.context.run(response.resume):
         pass
 
@@ -450,14 +452,15 @@ class _Response:
     __slots__ = ("runner", "app", "post", "half_window", "builder", "start_response_bound",
                  "cycle", "code", "headers", "head_posted", "complete",
                  "window", "result", "blocks", "sync_cycle", "parked", "ready", "blocker",
-                 "mutex", "context")
+                 "mutex", "context", "errors")
 
     def __init__(self, runner: WSGIRunner) -> None:
         self.runner = runner
         self.app = runner.app
         self.post = runner.post
         self.half_window = runner.half_window
-        base = base_environ(ErrorStream(), runner.multithread, runner.multiprocess, FileWrapper)
+        self.errors = ErrorStream()
+        base = base_environ(self.errors, runner.multithread, runner.multiprocess, FileWrapper)
         self.builder = EnvironBuilder(base, runner.state.raw_root_path)
         self.start_response_bound = self.start_response
         self.cycle: Any = None
@@ -546,6 +549,8 @@ class _Response:
         self.cycle = None
         self.result = None
         self.blocks = None
+        if self.errors.size:  # the call is over: what it wrote to wsgi.errors is one record
+            self.errors.flush()
         if final is not None:
             self.post(final)
 
