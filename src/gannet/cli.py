@@ -14,6 +14,7 @@ from typing import Sequence
 
 from . import __version__
 from .config import Config, ConfigError
+from .config.foreign_flags import hint_for
 from .config.settings import SETTINGS, Setting
 
 __all__ = ["main", "build_parser", "EXIT_ERROR", "EXIT_CONFIG", "EXIT_LIFESPAN", "EXIT_APP_LOAD"]
@@ -46,6 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         "GANNET_<NAME> from the environment and <name> from the config file; "
         "precedence: defaults < config file < environment < command line.",
         argument_default=argparse.SUPPRESS,
+        allow_abbrev=False,  # "--header 5" must not quietly mean --header-read-timeout
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="the application, as module:attribute")
     parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
@@ -76,10 +78,35 @@ def _add(group: argparse._ActionsContainer, setting: Setting) -> None:
 
 
 def config_from_args(argv: Sequence[str] | None = None) -> Config:
-    args = vars(build_parser().parse_args(argv))
+    parser = build_parser()
+    namespace, extras = parser.parse_known_args(argv)
+    args = vars(namespace)
+    if extras:
+        parser.error(_extras_message(parser, extras, args.get("app")))
     app = args.pop("app", None)
     config_file = args.pop("config_file", None)
     return Config(app, config_file=config_file, **args)
+
+
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def _extras_message(parser: argparse.ArgumentParser, extras: list[str], app: str | None) -> str:
+    """One line for what argparse could not place: an unknown flag with what to type
+    instead (foreign_flags.py), or a second positional argument."""
+    for item in extras:
+        if item.startswith("-") and len(item) > 1:
+            flag = item.split("=", 1)[0]
+            known = [option for option in parser._option_string_actions if option[:2] == "--"]
+            return f"unrecognized argument {flag}; {hint_for(flag, known)}"
+    words = [word for word in [app, *extras] if word and word.lower() in _BOOLEAN_WORDS]
+    if words:
+        return (f"unexpected argument {words[0]!r}: boolean options take no value; use the "
+                "flag or its --no- form (e.g. --ws-per-message-deflate / "
+                "--no-ws-per-message-deflate)")
+    return (f"unexpected argument {extras[0]!r}: APP was already given as {app!r}, and "
+            "Gannet serves one application (options go before or after APP, each with a "
+            "leading --)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -87,15 +114,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         config = config_from_args(argv)
-        configure_logging(config.log_level, config.log_config,
-                          config.sources["log_level"] != "default")
     except ConfigError as exc:
         sys.stderr.write(f"gannet: error: {exc}\n")
         return EXIT_CONFIG
-    except (ValueError, OSError) as exc:  # a broken --log-config file
-        sys.stderr.write(f"gannet: error: --log-config: {exc}\n")
+    try:
+        configure_logging(config.log_level, config.log_config,
+                          config.sources["log_level"] != "default")
+    except Exception as exc:  # noqa: BLE001 - whatever a broken --log-config file raises
+        if not config.log_config:
+            raise
+        sys.stderr.write(f"gannet: error: {_log_config_problem(config.log_config, exc)}\n")
         return EXIT_CONFIG
+    log = logging.getLogger("gannet.error")
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    for note in config.notes:
+        log.info("%s", note)
     return serve(config)
+
+
+def _log_config_problem(path: str, exc: BaseException) -> str:
+    """One line: ``--log-config PATH: reason`` for any failure of logging.config (a .txt
+    or broken .ini, bad JSON or YAML, a dictConfig that names a missing class...)."""
+    if isinstance(exc, KeyError):
+        reason = f"missing section or key {exc.args[0]!r} (is it a logging config file?)"
+    else:
+        reason = str(exc) or type(exc).__name__
+        if exc.__cause__ is not None and str(exc.__cause__) not in reason:
+            reason += f": {exc.__cause__}"
+    reason = " ".join(reason.split())
+    for prefix in ("--log-config: ", f"--log-config {path}: "):
+        reason = reason.removeprefix(prefix)
+    return f"--log-config {path}: {reason}"
 
 
 def serve(config: Config) -> int:

@@ -281,7 +281,10 @@ def test_config_bind_addresses_derivation():
     assert Config("x:app", environ={}, host="::1", port=9).bind_addresses == ["[::1]:9"]
     assert Config("x:app", environ={}, uds="/tmp/s").bind_addresses == ["unix:/tmp/s"]
     assert Config("x:app", environ={}, fd=3).bind_addresses == ["fd://3"]
-    assert Config("x:app", environ={}, fd=3, bind=["1.2.3.4:5"]).bind_addresses == ["1.2.3.4:5"]
+    assert Config("x:app", environ={}, bind=["1.2.3.4:5"]).bind_addresses == ["1.2.3.4:5"]
+    # Two ways of listening from one source contradict (tests/e2e/test_cli_options.py).
+    with pytest.raises(ConfigError, match="--bind .* and --fd .* both say where to listen"):
+        Config("x:app", environ={}, fd=3, bind=["1.2.3.4:5"])
 
 
 def test_config_pickles(tmp_path):

@@ -7,10 +7,14 @@ A Config holds only plain data, so it pickles into worker processes.
 """
 from __future__ import annotations
 
+import difflib
 import os
 import sys
 from typing import Any, Mapping
 
+from .env_file import EnvFileError, parse_env_file
+from .foreign_flags import FOREIGN_FLAGS
+from .listen import resolve_listen
 from .settings import BY_NAME, SETTINGS, Setting, SettingError
 
 if sys.version_info >= (3, 11):
@@ -27,12 +31,19 @@ class ConfigError(ValueError):
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a gannet.toml (top-level keys) or a pyproject.toml ([tool.gannet])."""
+    if os.fspath(path).endswith(".py"):  # gunicorn's habit, -c gunicorn.conf.py; some
+        # of those files even parse as TOML, so the name decides
+        raise ConfigError(f"--config {os.fspath(path)}: Python config files are not "
+                          "supported yet; use a TOML file (gannet.toml, or [tool.gannet] "
+                          "in pyproject.toml): see docs/migrating.md")
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
     except FileNotFoundError:
         raise ConfigError(f"--config: no such file: {os.fspath(path)}") from None
-    except (tomllib.TOMLDecodeError, OSError) as exc:
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: cannot read {os.fspath(path)}: {exc}") from None
+    except OSError as exc:
         raise ConfigError(f"--config: cannot read {os.fspath(path)}: {exc}") from None
     if os.path.basename(os.fspath(path)) == "pyproject.toml" or "tool" in data:
         data = data.get("tool", {}).get("gannet", {})
@@ -68,6 +79,7 @@ class Config:
     interface: str
     lifespan: str
     loop: str
+    env_file: str | None
     root_path: str
     timeout_keep_alive: float
     timeout_graceful_shutdown: float
@@ -86,6 +98,7 @@ class Config:
     access_log_format: str
     server_header: bool
     date_header: bool
+    header: list[str]
     threads: int
     wsgi_body_buffer: int
     wsgi_write_buffer: int
@@ -107,6 +120,9 @@ class Config:
         self.app = app
         self.config_file = config_file
         self.sources: dict[str, str] = {}
+        # Said once logging is configured (cli.py): warnings, and info-level notes.
+        self.warnings: list[str] = []
+        self.notes: list[str] = []
         values: dict[str, Any] = {s.name: _copy(s.default) for s in SETTINGS}
         for name in values:
             self.sources[name] = "default"
@@ -119,24 +135,63 @@ class Config:
                         self.app = raw
                     continue
                 setting = _lookup(key, f"unknown option {key!r} in {path}")
-                values[key] = _parse(setting, raw)
+                values[key] = _parse(setting, raw, via=os.fspath(path))
                 self.sources[key] = f"file {path}"
 
         env = os.environ if environ is None else environ
-        if app is None and env.get("GANNET_APP"):  # env beats the file, the CLI beats both
-            self.app = env["GANNET_APP"]
+        from_file = self._load_env_file(env, values["env_file"], options)
+        if environ is not None and from_file:  # a given mapping is never written to
+            env = {**from_file, **env}
+
+        def via(name: str) -> str:
+            return f"{name} in {self.env_file}" if name in from_file else name
+
+        if "GANNET_APP" in env:
+            app_from_env = _env_value(env, "GANNET_APP", "APP", via("GANNET_APP"))
+            if app is None:  # env beats the file, the CLI beats both
+                self.app = app_from_env
         for setting in SETTINGS:
             if setting.env_var in env:
-                values[setting.name] = _parse(setting, env[setting.env_var], via=setting.env_var)
+                raw = _env_value(env, setting.env_var, setting.display, via(setting.env_var))
+                values[setting.name] = _parse(setting, raw, via=via(setting.env_var))
                 self.sources[setting.name] = "env"
+        self.warnings += unknown_variables(env)
 
         for key, raw in options.items():
             setting = _lookup(key, f"unknown option {key!r}")
             values[key] = _parse(setting, raw)
             self.sources[key] = "argument"
 
+        try:
+            self.notes += resolve_listen(values, self.sources)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.__dict__.update(values)
         self._check_combinations()
+
+    def _load_env_file(self, env: Mapping[str, str], from_config_file: str | None,
+                       options: Mapping[str, Any]) -> dict[str, str]:
+        """Read --env-file (argument > GANNET_ENV_FILE > config file) into os.environ, or
+        into a copy when an environ mapping was given; returns the variables it added."""
+        setting = BY_NAME["env_file"]
+        if "env_file" in options:
+            path = _parse(setting, options["env_file"])
+        elif setting.env_var in env:
+            raw = _env_value(env, setting.env_var, setting.display, setting.env_var)
+            path = _parse(setting, raw, via=setting.env_var)
+        else:
+            path = from_config_file
+        self.env_file = path
+        if not path:
+            return {}
+        try:
+            parsed = parse_env_file(path)
+        except EnvFileError as exc:
+            raise ConfigError(f"--env-file {exc}") from None
+        added = {key: value for key, value in parsed.items() if key not in env}
+        if env is os.environ:
+            os.environ.update(added)
+        return added
 
     # ------------------------------------------------------------------ derived values
     def _check_combinations(self) -> None:
@@ -144,7 +199,9 @@ class Config:
             raise ConfigError("APP: no application given (gannet module:attr)")
         for address in self.bind:
             if not (address.startswith(("unix:", "fd://")) or ":" in address):
-                raise ConfigError(f"--bind: {address!r} is not HOST:PORT, unix:PATH or fd://N")
+                where = _where(self.sources["bind"], BY_NAME["bind"])
+                raise ConfigError(f"--bind{where}: {address!r} is not HOST:PORT, unix:PATH "
+                                  "or fd://N")
 
     @property
     def bind_addresses(self) -> list[str]:
@@ -175,6 +232,43 @@ def _lookup(key: str, message: str) -> Setting:
     if setting is None:
         raise ConfigError(message)
     return setting
+
+
+def _where(source: str, setting: Setting) -> str:
+    """' (from x.toml)' or ' (from GANNET_X)' for a value's source, as errors say it."""
+    if source.startswith("file "):
+        return f" (from {source[5:]})"
+    return f" (from {setting.env_var})" if source == "env" else ""
+
+
+def _env_value(env: Mapping[str, str], name: str, display: str, via: str) -> str:
+    """The variable's text; an empty one is a template gone wrong (``GANNET_HOST=${HOST}``
+    with HOST unset), never a request for the default, so it is an error naming it."""
+    raw = env[name]
+    if not raw.strip():
+        raise ConfigError(f"{display} (from {via}): the variable is empty; give it a value "
+                          "or unset it")
+    return raw
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[str]:
+    """A warning for each GANNET_* variable that is no option (a typo would otherwise be
+    ignored in silence), naming the closest option's variable."""
+    known = {setting.env_var for setting in SETTINGS} | {"GANNET_APP"}
+    warnings = []
+    for name in sorted(env):
+        if not name.startswith("GANNET_") or name in known:
+            continue
+        flag = "--" + name[len("GANNET_"):].lower().replace("_", "-")
+        if flag in FOREIGN_FLAGS:
+            whose, text = FOREIGN_FLAGS[flag]
+            hint = f"{whose} {flag} {text}"
+        else:
+            close = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]}?" if close else "every option's variable is " \
+                "listed in docs/options.md"
+        warnings.append(f"{name} is not a Gannet option and is ignored; {hint}")
+    return warnings
 
 
 def _parse(setting: Setting, raw: Any, via: str | None = None) -> Any:

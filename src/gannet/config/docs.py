@@ -11,9 +11,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
-from .settings import SETTINGS, Setting, to_bool, to_float, to_int, to_str, to_str_list
+from .response_headers import to_header_list
+from .settings import (
+    SETTINGS,
+    Setting,
+    to_bool,
+    to_float,
+    to_int,
+    to_nonempty_str,
+    to_str,
+    to_str_list,
+)
 
 __all__ = ["generate", "main"]
 
@@ -101,15 +111,54 @@ app = "myproject.asgi:application"
 port = 8080
 ```
 
+A `.py` file (`-c gunicorn.conf.py`) is refused with exit 2: Python config files are not
+supported yet.
+
 ### Environment variables
 
 `GANNET_` followed by the option name in upper case. Booleans take `true/false`,
-`1/0`, `yes/no` or `on/off`; lists (`GANNET_BIND`) are comma-separated; options whose
-default is *none* accept `none` (or an empty value) to unset them.
+`1/0`, `yes/no` or `on/off`; lists (`GANNET_BIND`) are comma-separated, except
+`GANNET_HEADER`, which takes one header a line (a header value may contain commas);
+options whose default is *none* accept `none` to unset them.
 
 ```sh
 GANNET_BIND=0.0.0.0:8000,unix:/tmp/gannet.sock GANNET_ACCESS_LOG=false gannet myapp:app
 ```
+
+A variable that is set but empty (or only spaces) is an error naming it, exit 2, for every
+option: `GANNET_HOST=${HOST}` with `HOST` unset must not fall back to anything. A
+`GANNET_*` variable that is no option gets a warning in the log naming the closest one
+(`GANNET_TIMEOUT_KEEPALIVE` → `GANNET_TIMEOUT_KEEP_ALIVE`) and is otherwise ignored.
+
+`--env-file PATH` (uvicorn's option; also `GANNET_ENV_FILE` or `env_file` in the config
+file) reads `KEY=VALUE` lines into the environment before the options are read, so its
+`GANNET_*` lines count as the environment and the app sees every variable. The format is
+python-dotenv's: `#` comments, `export KEY=value`, `'literal'` and `"escaped\\n"` quotes
+(which may span lines), `${NAME}` and `${NAME:-default}`. Variables already in the
+environment win over the file. A line that is not an assignment, or a missing file, is an
+error naming `file:line`, exit 2. The server process reads the file once; any process it
+starts inherits the variables.
+
+### Where to listen, when several sources say it
+
+`--host/--port`, `-b/--bind`, `--uds` and `--fd` are four ways of choosing where to listen.
+The highest source that names any of them decides: listen options of another kind from
+lower sources are dropped, and an info line says so (`--port (command line) overrides
+GANNET_BIND (environment)`). `--host` and `--port` still combine option by option
+(`GANNET_HOST=0.0.0.0` plus `--port 9000` listens on 0.0.0.0:9000). Two kinds from the
+same source (`--uds` with `-b`, `GANNET_FD` with `GANNET_HOST`) contradict each other: exit
+2 with an error naming both. To listen on several addresses, repeat `-b`.
+
+### Command-line mistakes
+
+Flags are never abbreviated (`--header` is not `--header-read-timeout`). An unknown flag
+exits 2 with one line saying what to use instead: the closest Gannet flag, or for a
+uvicorn or gunicorn flag its Gannet spelling or that it is not available yet
+(`gannet: error: unrecognized argument --keep-alive; gunicorn's --keep-alive is
+--timeout-keep-alive in Gannet`). A value error from the config file names the file
+(`--port (from gannet.toml): expected an integer, got 'x'`), as one from the environment
+names the variable. A `--log-config` file that cannot be used is one line,
+`gannet: error: --log-config PATH: reason`, and exit 2.
 """
 
 
@@ -122,13 +171,16 @@ def _type_name(setting: Setting) -> str:
     if convert.__name__ == "convert_optional" and convert.__closure__:
         optional = True
         convert = convert.__closure__[0].cell_contents
-    name = {
+    names: dict[Callable[[Any], Any], str] = {
         to_bool: "boolean",
         to_int: "integer",
         to_float: "seconds" if (setting.metavar == "SECONDS") else "number",
         to_str: "string",
+        to_nonempty_str: "string",
         to_str_list: "list of strings",
-    }.get(convert, "string")
+        to_header_list: "list of NAME:VALUE",
+    }
+    name = names.get(convert, "string")
     if optional:
         name += " or none"
     return name

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .response_headers import to_header_list
+
 __all__ = ["Setting", "SETTINGS", "BY_NAME", "SettingError"]
 
 
@@ -30,7 +32,7 @@ class SettingError(ValueError):
 # ValueError with a human reason.
 
 _TRUE = {"1", "true", "yes", "on", "y", "t"}
-_FALSE = {"0", "false", "no", "off", "n", "f", ""}
+_FALSE = {"0", "false", "no", "off", "n", "f"}
 
 
 def to_bool(value: Any) -> bool:
@@ -70,18 +72,32 @@ def to_str(value: Any) -> str:
     return os.fspath(value)
 
 
+def to_nonempty_str(value: Any) -> str:
+    """A string that must say something: an empty host or path is never what anyone means
+    (a templated ``GANNET_HOST=${HOST}`` with HOST unset must not bind every interface)."""
+    text = to_str(value)
+    if not text.strip():
+        raise ValueError(f"expected a value, got {text!r}")
+    return text
+
+
 def to_str_list(value: Any) -> list[str]:
     """Lists come as repeated flags, a TOML array, or a comma-separated env string."""
     if isinstance(value, str):
-        return [part.strip() for part in value.split(",") if part.strip()]
+        parts = [part.strip() for part in value.split(",") if part.strip()]
+        if not parts:
+            raise ValueError(f"expected a comma-separated list, got {value!r}")
+        return parts
     if isinstance(value, (list, tuple)):
         return [to_str(item) for item in value]
     raise ValueError(f"expected a list of strings, got {value!r}")
 
 
 def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """None or the word "none" unsets the option; an empty string is refused by ``convert``
+    (an empty variable is a template gone wrong, not a request to unset)."""
     def convert_optional(value: Any) -> Any:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none")):
+        if value is None or (isinstance(value, str) and value.strip().lower() == "none"):
             return None
         return convert(value)
 
@@ -165,17 +181,18 @@ def _s(name: str, default: Any, help: str, **kw: Any) -> Setting:
 
 _opt_int = _optional(to_int)
 _opt_float = _optional(to_float)
-_opt_str = _optional(to_str)
+_opt_str = _optional(to_nonempty_str)
 
 DEFAULT_ACCESS_LOG_FORMAT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
 
 SETTINGS: tuple[Setting, ...] = (
     # -------------------------------------------------------------- where to listen
-    _s("host", "127.0.0.1", "Bind to this address (IPv6 without brackets).", section="binding"),
+    _s("host", "127.0.0.1", "Bind to this address (IPv6 without brackets).",
+       convert=to_nonempty_str, section="binding"),
     _s("port", 8000, "Bind to this TCP port; 0 picks a free port and the log says which.",
        convert=to_int, validate=port_number, section="binding"),
     _s("bind", [], "Bind address, repeatable: HOST:PORT, [::1]:PORT, unix:PATH or fd://N. "
-       "Replaces --host/--port when given.", flags=("-b", "--bind"), convert=to_str_list,
+       "Replaces --host/--port when given (several sources: see docs/options.md).", flags=("-b", "--bind"), convert=to_str_list,
        multiple=True, section="binding", metavar="ADDRESS"),
     _s("uds", None, "Bind to this Unix domain socket path.", convert=_opt_str, section="binding",
        metavar="PATH"),
@@ -194,6 +211,10 @@ SETTINGS: tuple[Setting, ...] = (
        "requires it, off skips it.", choices=("auto", "on", "off"), section="application"),
     _s("loop", "auto", "Event loop: auto uses uvloop when it is installed.",
        choices=("auto", "asyncio", "uvloop"), section="application"),
+    _s("env_file", None, "Read KEY=VALUE lines from this file into the environment before "
+       "the other options are read (uvicorn's --env-file): GANNET_* lines count as the "
+       "environment, and the app sees every variable. Variables already set win.",
+       convert=_opt_str, section="application", metavar="PATH"),
     _s("root_path", "", "ASGI root_path (WSGI SCRIPT_NAME) when mounted below a URL prefix.",
        section="application", metavar="PATH"),
     # -------------------------------------------------------------- timeouts
@@ -244,6 +265,11 @@ SETTINGS: tuple[Setting, ...] = (
        negatable=True, section="logging"),
     _s("date_header", True, "Send a Date header on every response (refreshed once a second).",
        convert=to_bool, negatable=True, section="logging"),
+    _s("header", [], "Send this header on every response Gannet writes (app responses, "
+       "WebSocket handshakes, Gannet's own 4xx/5xx refusals) unless the app sets the same "
+       "name; repeatable. A 'server' header replaces Gannet's. In GANNET_HEADER, one header "
+       "a line (values may contain commas).", convert=to_header_list, multiple=True,
+       section="logging", metavar="NAME:VALUE"),
     # -------------------------------------------------------------- WSGI
     _s("threads", 8, "WSGI: threads that run the app (the most WSGI calls in flight at once "
        "per worker).", convert=to_int, validate=at_least(1), section="wsgi", metavar="N"),

@@ -26,6 +26,7 @@ __all__ = [
     "STATUS_LINES", "status_line", "reason_phrase", "check_field_name", "HeadFields",
     "fields_of", "scan_fields", "without_length", "defaults_without", "trailer_block", "link_block", "refusal", "http_date",
     "APP_CHUNKED", "APP_CLOSE", "CUSTOM_DEFAULTS", "HOP_BY_HOP", "PEP3333_HOP",
+    "add_default_names",
 ]
 
 logger = logging.getLogger("gannet.error")
@@ -66,7 +67,7 @@ def _check_value(name: bytes, value: Any) -> None:
 # Flags for what a header list sets that the protocol must know about.
 APP_CHUNKED = 1  # Transfer-Encoding (the server frames the body itself)
 APP_CLOSE = 2  # Connection: close (h1 closes after this response)
-CUSTOM_DEFAULTS = 4  # Server or Date, set by the app itself
+CUSTOM_DEFAULTS = 4  # Server, Date or a --header name, set by the app itself
 HOP_BY_HOP = 8  # some hop-by-hop field was present (and left out of the block)
 # PEP 3333's hop-by-hop list (RFC 2616 §13.5.1) also names these; an ASGI app may send
 # them over HTTP/1.1 (a proxy's 407 carries Proxy-Authenticate, a 426 must carry Upgrade,
@@ -82,6 +83,16 @@ _SPECIAL = {b"content-length": _CL, b"transfer-encoding": _TE, b"connection": _C
             b"proxy-connection": _HOP, b"te": _HOP, b"upgrade": _PEP_HOP,
             b"proxy-authenticate": _PEP_HOP, b"proxy-authorization": _PEP_HOP,
             b"trailers": _PEP_HOP}
+
+
+def add_default_names(names: Iterable[bytes]) -> None:
+    """Names the server also sends by default (``--header``, read once at start-up): an
+    app's list that sets one is flagged CUSTOM_DEFAULTS like Server and Date, so the server
+    leaves its own line out. Without --header nothing changes: the lookup in scan_fields
+    is the one it always does."""
+    for name in names:
+        _SPECIAL.setdefault(name.lower(), _DEFAULT)
+    _HEAD_CACHE.clear()  # lists checked before carry flags without the new names
 
 
 class HeadFields(NamedTuple):
@@ -211,7 +222,8 @@ def refusal(status: int, default_headers: bytes, extra: bytes = b"") -> bytes:
 
 
 def defaults_without(default_headers: bytes, fields: Iterable) -> bytes:
-    """The server's default lines (server, date) for the names the app did not set."""
+    """The server's default lines (server, date, --header) for the names the app did not
+    set."""
     if not default_headers:
         return default_headers
     names = {bytes(name).lower() for name, _ in fields}

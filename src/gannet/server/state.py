@@ -11,7 +11,8 @@ import contextvars
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from ..http.headers import defaults_without, http_date
+from ..config.response_headers import header_lines
+from ..http.headers import add_default_names, defaults_without, http_date
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -62,16 +63,23 @@ class ServerState:
         self.cycle_class: type = HTTPCycle
         self.wsgi: Any = None
         self.ws_upgrade: Callable[..., None] | None = None
+        # --header lines, built once; a 'server' among them replaces Gannet's own. Their
+        # names join server/date as defaults an app may set itself (then the app's wins).
+        self.extra_headers = header_lines(config.header)
+        self.server_line = b"" if not config.server_header or any(
+            header.startswith("server:") for header in config.header) else b"server: gannet\r\n"
+        if config.header:
+            add_default_names(header.split(":", 1)[0].encode("latin-1")
+                              for header in config.header)
         self.default_headers = b""
         self.refresh_date()
 
     def refresh_date(self, now: float | None = None) -> None:
-        lines = []
-        if self.config.server_header:
-            lines.append(b"server: gannet\r\n")
+        """Rebuild the default header block (once a second, by the server's ticker)."""
+        date = b""
         if self.config.date_header:
-            lines.append(b"date: " + http_date(now if now is not None else time.time()) + b"\r\n")
-        self.default_headers = b"".join(lines)
+            date = b"date: " + http_date(now if now is not None else time.time()) + b"\r\n"
+        self.default_headers = self.server_line + date + self.extra_headers
 
     def default_headers_without(self, headers: Any) -> bytes:
         """The default headers the app did not set itself (slow path: app sent server/date)."""

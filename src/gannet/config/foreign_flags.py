@@ -1,0 +1,154 @@
+"""What to type instead: uvicorn's and gunicorn's flags that Gannet spells differently or
+does not have yet, and the closest Gannet option for a typo.
+
+Gannet accepts most of both servers' spellings as they are (settings.py); this table covers
+the rest, so a command line copied from a uvicorn or gunicorn deployment fails with a
+pointer instead of a bare "unrecognized argument". Checked against ``uvicorn --help``
+(0.54) and ``gunicorn --help`` (gunicorn's settings reference). Data plus one lookup.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+__all__ = ["FOREIGN_FLAGS", "hint_for"]
+
+_U, _G, _UG = "uvicorn's", "gunicorn's", "uvicorn's and gunicorn's"
+_NOT_YET = "is not available yet"
+_TLS = f"{_NOT_YET} (TLS is planned); terminate TLS in the proxy for now (docs/deployment.md)"
+_WORKERS = (f"{_NOT_YET} (planned: the supervisor); run one Gannet process per port behind "
+            "the proxy for now")
+_RELOAD = f"{_NOT_YET} (planned with the supervisor); restart the server by hand for now"
+_PROXY = (f"{_NOT_YET} (proxy support is planned); scope['client'] is the proxy's address "
+          "(docs/deployment.md)")
+_LOG_TO_FILE = "is --log-config in Gannet: route the gannet.{} logger to a file handler there"
+_SYSLOG = "is --log-config in Gannet: a logging.handlers.SysLogHandler there"
+_HTTP2 = f"{_NOT_YET} (HTTP/2 is planned); Gannet speaks HTTP/1.1"
+
+# flag -> (whose flag, what to do instead); the message reads "<whose> <flag> <text>".
+FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
+    # ------------------------------------------------------------ processes
+    "--workers": (_UG, _WORKERS),
+    "-w": (_G, _WORKERS),
+    "--timeout-worker-healthcheck": (_U, _WORKERS),
+    "--preload": (_G, _WORKERS),
+    "-k": (_G, ("is not needed: Gannet serves ASGI and WSGI apps itself (--interface "
+               "chooses when detection is not enough)")),
+    "--worker-class": (_G, ("is not needed: Gannet serves ASGI and WSGI apps itself "
+                           "(--interface chooses when detection is not enough)")),
+    "--worker-connections": (_G, ("has no exact equivalent: --limit-concurrency N answers 503 "
+                                 "while N requests are in flight")),
+    "--worker-tmp-dir": (_G, "is not needed: Gannet has no heartbeat files"),
+    "--max-requests": (_G, "is --limit-max-requests in Gannet"),
+    "--max-requests-jitter": (_G, f"{_NOT_YET}; --limit-max-requests has no jitter"),
+    "--limit-max-requests-jitter": (_U, f"{_NOT_YET}; --limit-max-requests has no jitter"),
+    "-t": (_G, ("(the worker timeout: a worker silent this long is killed) has no equivalent "
+               "yet; Gannet's timeouts bound clients instead: --header-read-timeout, "
+               "--body-read-timeout, --write-timeout, --timeout-keep-alive")),
+    "--timeout": (_G, ("(the worker timeout: a worker silent this long is killed) has no "
+                      "equivalent yet; Gannet's timeouts bound clients instead: "
+                      "--header-read-timeout, --body-read-timeout, --write-timeout, "
+                      "--timeout-keep-alive")),
+    "--graceful-timeout": (_G, "is --timeout-graceful-shutdown in Gannet"),
+    "--keep-alive": (_G, "is --timeout-keep-alive in Gannet"),
+    "-D": (_G, ("is not available: run Gannet under systemd or a container runtime "
+               "(docs/deployment.md)")),
+    "--daemon": (_G, ("is not available: run Gannet under systemd or a container runtime "
+                     "(docs/deployment.md)")),
+    "-p": (_G, "is not available: systemd or the container runtime tracks the process"),
+    "--pid": (_G, "is not available: systemd or the container runtime tracks the process"),
+    "-u": (_G, "is not available: start Gannet as that user (systemd User=)"),
+    "--user": (_G, "is not available: start Gannet as that user (systemd User=)"),
+    "-g": (_G, "is not available: start Gannet with that group (systemd Group=)"),
+    "--group": (_G, "is not available: start Gannet with that group (systemd Group=)"),
+    "-m": (_G, "is not available: set the umask in the service manager (systemd UMask=)"),
+    "--umask": (_G, "is not available: set the umask in the service manager (systemd UMask=)"),
+    "--initgroups": (_G, "is not available"),
+    "-n": (_G, "is not available"),
+    "--name": (_G, "is not available"),
+    "--reuse-port": (_G, _NOT_YET),
+    "--spew": (_G, "is not available"),
+    "--check-config": (_G, f"{_NOT_YET}; a bad option already exits 2 before the app loads"),
+    "--print-config": (_G, _NOT_YET),
+    "-R": (_G, "is not available"),
+    "--enable-stdio-inheritance": (_G, "is not available"),
+    # ------------------------------------------------------------ development
+    "--reload": (_UG, _RELOAD),
+    "--reload-dir": (_U, _RELOAD),
+    "--reload-include": (_U, _RELOAD),
+    "--reload-exclude": (_U, _RELOAD),
+    "--reload-delay": (_U, _RELOAD),
+    "--reload-engine": (_G, _RELOAD),
+    "--reload-extra-file": (_G, _RELOAD),
+    "--use-colors": (_U, ("is not available: Gannet's log lines are plain; set a formatter "
+                         "with --log-config")),
+    "--no-use-colors": (_U, "is not needed: Gannet's log lines are plain"),
+    # ------------------------------------------------------------ the application
+    "--chdir": (_G, ("is --app-dir in Gannet (it puts the directory first on sys.path; it "
+                    "does not change the working directory)")),
+    "--pythonpath": (_G, "is --app-dir in Gannet for one directory; set PYTHONPATH for more"),
+    "-e": (_G, "is --env-file PATH in Gannet, or set the variable in the environment"),
+    "--env": (_G, "is --env-file PATH in Gannet, or set the variable in the environment"),
+    "--paste": (_G, "is not available"),
+    "--paster": (_G, "is not available"),
+    "--reset-contextvars": (_U, ("is not needed: every request starts from a fresh copy of "
+                                "the server's context")),
+    "--asgi-loop": (_G, "is --loop in Gannet"),
+    "--asgi-lifespan": (_G, "is --lifespan in Gannet"),
+    # ------------------------------------------------------------ protocols and limits
+    "--http": (_U, "is not needed: Gannet always parses HTTP/1.1 with httptools"),
+    "--http2": (_U, _HTTP2),
+    "--http-protocols": (_G, _HTTP2),
+    "--h11-max-incomplete-event-size": (_U, ("is --limit-request-line, --limit-request-fields "
+                                            "and --limit-request-field-size in Gannet (414 "
+                                            "and 431 when exceeded)")),
+    "--websocket-max-message-size": (_G, "is --ws-max-size in Gannet"),
+    "--no-sendfile": (_G, "is not available"),
+    "--proxy-headers": (_U, _PROXY),
+    "--no-proxy-headers": (_U, "is not needed: proxy headers are not read yet"),
+    "--forwarded-allow-ips": (_UG, _PROXY),
+    "--proxy-protocol": (_G, _PROXY),
+    "--proxy-allow-from": (_G, _PROXY),
+    "--protocol": (_G, f"{_NOT_YET} (the uwsgi protocol is planned)"),
+    # ------------------------------------------------------------ TLS
+    "--ssl-keyfile": (_U, _TLS), "--ssl-certfile": (_U, _TLS),
+    "--ssl-keyfile-password": (_U, _TLS), "--ssl-version": (_UG, _TLS),
+    "--ssl-cert-reqs": (_U, _TLS), "--ssl-ca-certs": (_U, _TLS), "--ssl-ciphers": (_U, _TLS),
+    "--keyfile": (_G, _TLS), "--certfile": (_G, _TLS), "--cert-reqs": (_G, _TLS),
+    "--ca-certs": (_G, _TLS), "--ciphers": (_G, _TLS), "--suppress-ragged-eofs": (_G, _TLS),
+    "--do-handshake-on-connect": (_G, _TLS),
+    # ------------------------------------------------------------ logging
+    "--access-logfile": (_G, "is not needed: access lines go to stdout by default "
+                             "(--no-access-log turns them off); for a file, "
+                             + _LOG_TO_FILE.format("access").replace("is ", "use ", 1)),
+    "--access-logformat": (_G, "is --access-log-format in Gannet (same atoms)"),
+    "--error-logfile": (_G, "is not needed: errors go to stderr; for a file, "
+                            + _LOG_TO_FILE.format("error").replace("is ", "use ", 1)),
+    "--log-file": (_G, "is not needed: errors go to stderr; for a file, "
+                       + _LOG_TO_FILE.format("error").replace("is ", "use ", 1)),
+    "--log-config-json": (_G, "is --log-config in Gannet (it reads .json, .yaml and .ini)"),
+    "--logger-class": (_G, "is --log-config in Gannet"),
+    "--capture-output": (_G, "is not available"),
+    "--log-syslog": (_G, _SYSLOG), "--log-syslog-to": (_G, _SYSLOG),
+    "--log-syslog-prefix": (_G, _SYSLOG), "--log-syslog-facility": (_G, _SYSLOG),
+    "--disable-redirect-access-to-syslog": (_G, ("is not needed: Gannet never logs to syslog "
+                                                "by itself")),
+    "--statsd-host": (_G, f"{_NOT_YET} (metrics are planned)"),
+    "--statsd-prefix": (_G, f"{_NOT_YET} (metrics are planned)"),
+    "--dogstatsd-tags": (_G, f"{_NOT_YET} (metrics are planned)"),
+    "--enable-backlog-metric": (_G, f"{_NOT_YET} (metrics are planned)"),
+    "-v": (_G, "is --version in Gannet"),
+}
+
+
+def hint_for(flag: str, known: Iterable[str]) -> str:
+    """What to say about an unknown ``flag``: uvicorn's or gunicorn's equivalent from the
+    table, else the closest of the ``known`` Gannet flags, else where to look."""
+    name = flag.split("=", 1)[0]
+    if name in FOREIGN_FLAGS:
+        whose, text = FOREIGN_FLAGS[name]
+        return f"{whose} {name} {text}"
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if close:
+        return f"did you mean {close[0]}?"
+    return "see gannet --help for every option"
