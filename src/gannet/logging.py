@@ -1,12 +1,18 @@
 """Logger names, log set-up, and the access-log line built from gunicorn's atoms.
 
 Loggers: ``gannet.error`` (server events and app errors) and ``gannet.access`` (one line
-per request). ``--log-config`` hands both to the user's dictConfig/fileConfig instead.
+per response, refusals and abandoned requests included). ``--log-config`` hands both to
+the user's dictConfig/fileConfig instead. docs/logging.md is the user's side of this.
+
+Times come from ``request_clock`` (``time.perf_counter``): uvloop's ``loop.time()`` moves
+in milliseconds, which made ``%(D)s`` step by 1000 and short requests take ``0.000000s``.
 """
 from __future__ import annotations
 
 import logging
 import os
+import base64
+import binascii
 import re
 import sys
 import time
@@ -14,7 +20,9 @@ from typing import Any
 
 from .log_config import load_log_config
 
-__all__ = ["TRACE", "configure_logging", "AccessLogger", "error_logger", "access_logger"]
+__all__ = ["TRACE", "configure_logging", "AccessLogger", "error_logger", "access_logger",
+           "request_clock", "DEFAULT_ACCESS_FORMAT", "ABORTED", "CLIENT_GONE",
+           "CLIENT_CLOSED_FIRST"]
 
 TRACE = 5
 logging.addLevelName(TRACE, "TRACE")
@@ -33,8 +41,8 @@ def configure_logging(log_level: str = "info", log_config: str | None = None,
     if log_config:
         load_log_config(log_config)
     else:
-        formatter = logging.Formatter("%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
-                                      "%Y-%m-%d %H:%M:%S %z")
+        formatter = _PrefixFormatter("%(asctime)s [%(process)d] [%(levelname)s] %(message)s",
+                                     "%Y-%m-%d %H:%M:%S %z")
         for logger in (error_logger, access_logger):
             if not any(getattr(h, "_gannet", False) for h in logger.handlers):
                 handler = logging.StreamHandler(sys.stderr if logger is error_logger else sys.stdout)
@@ -50,44 +58,97 @@ def configure_logging(log_level: str = "info", log_config: str | None = None,
     access_logger.setLevel(level)
 
 
-_ATOM = re.compile(r"%\((\{[^}]*\}[ioe]|[A-Za-z]+)\)s")
+class _PrefixFormatter(logging.Formatter):
+    """The default handlers' formatter: time, pid and level before the message, except for
+    an access line of a custom --access-log-format, printed exactly as formatted (as
+    gunicorn's access log does), so a gunicorn format gives gunicorn's line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        if getattr(record, "gannet_plain", False):
+            return record.getMessage()
+        return super().format(record)
+
+
+request_clock = time.perf_counter  # a request's start and end; microsecond resolution
+# Gannet's own line: the client as uvicorn shows it (host:port); %(h)s stays gunicorn's.
+DEFAULT_ACCESS_FORMAT = '%(client_addr)s - "%(r)s" %(s)s %(b)s %(L)ss'
+# The default before issue 10 (still the settings' default until it names the one above).
+_OLD_DEFAULT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
+ABORTED = "aborted"  # the response started and was cut short
+CLIENT_GONE = "client gone"  # the client left before any of the response was sent
+# The client sent EOF (closed its side) before the response was complete: the response
+# went out whole, but whether the client read it is unknown (nc -N does; a killed curl
+# does not): the line says so rather than claim a clean delivery.
+CLIENT_CLOSED_FIRST = "client closed first"
+_PLAIN = {"gannet_plain": True}
+_ATOM = re.compile(r"%\((\{[^}]*\}[ioe]|[A-Za-z_]+)\)s")
 
 
 class AccessLogger:
     """Formats one access line with gunicorn's atoms; only built when --access-log is on.
 
-    Atoms: h remote address, l '-', u user '-', t time, r request line, m method, U path,
-    q query, H protocol, s status, B body bytes, b body bytes or '-', f referer, a user agent,
-    T seconds, M milliseconds, D microseconds, L seconds with decimals, p pid,
-    {name}i request header, {name}o response header, {name}e environment variable.
+    Atoms: h remote address, l '-', u user (HTTP Basic) or '-', t time, r request line,
+    m method, U path, q query, H protocol, s status ('-' if none was sent), B and b body bytes
+    (gunicorn's b is 0, not CLF's '-', for an empty body), f referer, a user agent, T seconds, M milliseconds,
+    D microseconds, L seconds with decimals, p pid, {name}i request header, {name}o
+    response header, {name}e environment variable; and Gannet's own: client_addr
+    (host:port) and note (``aborted``, ``client gone``, ``client closed first`` or
+    '-'). A line whose format has no
+    %(note)s gets the note appended in brackets, so every format says what happened.
     """
 
     def __init__(self, fmt: str, logger: logging.Logger = access_logger) -> None:
-        self.fmt = fmt
+        default = fmt in (DEFAULT_ACCESS_FORMAT, _OLD_DEFAULT)
+        self.fmt = DEFAULT_ACCESS_FORMAT if default else fmt
         self.logger = logger
-        self.atoms = set(_ATOM.findall(fmt))
+        self.atoms = set(_ATOM.findall(self.fmt))
+        self.note_in_format = "note" in self.atoms
+        self.extra = None if default else _PLAIN
 
-    def log(self, conn: Any, cycle: Any, now: float, note: str = "") -> None:
-        """One access line; ``note`` (e.g. "aborted": the response was cut short) is
-        appended in brackets, so a format-driven line still says what happened."""
+    def log(self, conn: Any, cycle: Any, note: str = "") -> None:
+        """One access line for ``cycle`` (anything with scope, status, headers, bytes_sent
+        and start_time); ``note`` says it did not end normally (ABORTED, CLIENT_GONE)."""
         if not self.logger.isEnabledFor(logging.INFO):
             return
         try:
-            line = self.fmt % _Atoms(self, conn, cycle, now)
-            self.logger.info(f"{line} [{note}]" if note else line)
+            line = self.fmt % _Atoms(self, cycle, request_clock(), note)
+            if note and not self.note_in_format:
+                line = f"{line} [{note}]"
+            self.logger.info(line, extra=self.extra)
         except Exception:  # noqa: BLE001 - a bad format must not break the response path
             self.logger.exception("cannot format access log line with %r", self.fmt)
 
+    def log_answer(self, scope: dict, status: int, sent: int, start: float, note: str = "") -> None:
+        """An answer Gannet gave without an HTTP cycle: a refusal before the app (``scope``
+        holds what is known of the request), a WebSocket handshake's answer."""
+        self.log(None, _Answer(scope, status, sent, start), note)
+
+
+class _Answer:
+    """The fields of a cycle that the atoms read, for answers that had no cycle."""
+
+    __slots__ = ("scope", "status", "headers", "bytes_sent", "start_time")
+
+    def __init__(self, scope: dict, status: int, sent: int, start: float) -> None:
+        self.scope = scope
+        self.status = status
+        self.headers = ()
+        self.bytes_sent = sent
+        self.start_time = start
+
 
 class _Atoms(dict):
-    """Computes only the atoms the format uses (a dict subclass so '%' formatting works)."""
+    """Computes only the atoms the format uses (a dict subclass so '%' formatting works).
+    As gunicorn's SafeAtoms: a '"' inside a value is escaped, so quoted fields stay whole."""
 
-    def __init__(self, owner: AccessLogger, conn: Any, cycle: Any, now: float) -> None:
+    def __init__(self, owner: AccessLogger, cycle: Any, now: float, note: str) -> None:
         super().__init__()
         scope = cycle.scope
-        elapsed = max(now - cycle.start_time, 0.0)
+        start = cycle.start_time
+        micros = int((now - start) * 1_000_000) if start else 0
         for atom in owner.atoms:
-            self[atom] = _atom(atom, conn, cycle, scope, elapsed)
+            value = _atom(atom, cycle, scope, max(micros, 0), note)
+            self[atom] = value.replace('"', '\\"') if '"' in value else value
 
 
 def _header(headers: Any, name: str) -> str:
@@ -98,10 +159,28 @@ def _header(headers: Any, name: str) -> str:
     return "-"
 
 
-def _atom(atom: str, conn: Any, cycle: Any, scope: dict, elapsed: float) -> str:
+def _basic_user(headers: Any) -> str:
+    """The user name of an HTTP Basic Authorization header, as gunicorn's %(u)s."""
+    auth = _header(headers, "authorization")
+    if not auth.lower().startswith("basic"):
+        return "-"
+    parts = auth.split(" ", 1)
+    try:
+        return base64.b64decode(parts[1].strip()).split(b":", 1)[0].decode("utf-8") if len(parts) == 2 else "-"
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return "-"
+
+
+def _client_addr(client: Any) -> str:
+    if not client:
+        return "-"
+    return f"{client[0]}:{client[1]}" if len(client) > 1 and client[1] is not None else str(client[0])
+
+
+def _atom(atom: str, cycle: Any, scope: dict, micros: int, note: str) -> str:
     client = scope.get("client")
     query = scope.get("query_string", b"").decode("latin-1")
-    target = scope.get("raw_path", b"").decode("latin-1") + (("?" + query) if query else "")
+    method = scope.get("method")
     if atom.startswith("{"):
         name, kind = atom[1:-2], atom[-1]
         if kind == "i":
@@ -109,25 +188,33 @@ def _atom(atom: str, conn: Any, cycle: Any, scope: dict, elapsed: float) -> str:
         if kind == "o":
             return _header(cycle.headers, name)
         return os.environ.get(name, "-")
+    if atom == "r":
+        # A request line that never parsed is '-', as gunicorn and nginx log it.
+        if method is None:
+            return "-"
+        target = scope.get("raw_path", b"").decode("latin-1") + (("?" + query) if query else "")
+        return f"{method} {target} HTTP/{scope['http_version']}"
+    sent = cycle.bytes_sent
     simple = {
         "h": lambda: client[0] if client else "-",
+        "client_addr": lambda: _client_addr(client),
         "l": lambda: "-",
-        "u": lambda: "-",
+        "u": lambda: _basic_user(scope.get("headers")),
         "t": lambda: time.strftime("[%d/%b/%Y:%H:%M:%S %z]"),
-        "r": lambda: f"{scope['method']} {target} HTTP/{scope['http_version']}",
-        "m": lambda: scope["method"],
-        "U": lambda: scope.get("path", ""),
+        "m": lambda: method or "-",
+        "U": lambda: scope.get("path") or "-",
         "q": lambda: query,
-        "H": lambda: f"HTTP/{scope['http_version']}",
-        "s": lambda: str(cycle.status),
-        "B": lambda: str(cycle.bytes_sent),
-        "b": lambda: str(cycle.bytes_sent) if cycle.bytes_sent else "-",
+        "H": lambda: f"HTTP/{scope['http_version']}" if scope.get("http_version") else "-",
+        "s": lambda: str(cycle.status) if cycle.status else "-",
+        "B": lambda: str(sent),
+        "b": lambda: str(sent),  # gunicorn prints 0, not CLF's '-', for an empty body
         "f": lambda: _header(scope.get("headers"), "referer"),
         "a": lambda: _header(scope.get("headers"), "user-agent"),
-        "T": lambda: str(int(elapsed)),
-        "M": lambda: str(int(elapsed * 1000)),
-        "D": lambda: str(int(elapsed * 1_000_000)),
-        "L": lambda: f"{elapsed:.6f}",
+        "T": lambda: str(micros // 1_000_000),
+        "M": lambda: str(micros // 1000),
+        "D": lambda: str(micros),
+        "L": lambda: "%d.%06d" % divmod(micros, 1_000_000),
         "p": lambda: f"<{os.getpid()}>",
+        "note": lambda: note or "-",
     }.get(atom)
     return simple() if simple else "-"

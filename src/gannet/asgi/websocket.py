@@ -33,11 +33,12 @@ from urllib.parse import quote
 from ..http.errors import ClientDisconnected
 from ..http.ws import WSConnection, WSStream, fit_reason, sendable_close_code
 from ..http.ws_h1 import upgrade
+from ..logging import ABORTED, CLIENT_GONE, request_clock
 
 __all__ = ["install_websocket", "WebSocketCycle", "SPEC_VERSION"]
 
 logger = logging.getLogger("gannet.error")
-access_logger = logging.getLogger("gannet.access")
+_REFUSAL_BYTES = {403: len(b"Forbidden"), 500: len(b"Internal Server Error")}  # refusal()'s bodies
 
 # 2.5: websocket.disconnect carries ``reason`` (2.3: in websocket.close; 2.4: send raises
 # an OSError once the socket is closed) — all of which Gannet does.
@@ -69,7 +70,8 @@ class WebSocketCycle:
 
     __slots__ = (
         "state", "loop", "stream", "scope", "queue", "max_queue", "max_bytes", "big",
-        "waiter", "waiters", "status", "conn", "disconnect", "response_start", "__weakref__",
+        "waiter", "waiters", "status", "conn", "disconnect", "response_start", "started_at",
+        "denial_status", "denial_sent", "__weakref__",
     )
 
     def __init__(self, state: Any, stream: WSStream, scope: dict, subprotocols: list,
@@ -88,6 +90,9 @@ class WebSocketCycle:
         self.conn: WSConnection = None  # type: ignore[assignment]
         self.disconnect: dict | None = None  # set once the socket is gone or closing
         self.response_start: tuple | None = None
+        self.started_at = request_clock() if state.access_log else 0.0
+        self.denial_status = 0  # the status of a websocket.http.response, and its body bytes
+        self.denial_sent = 0
         self.scope = {
             "type": "websocket",
             # Fresh dicts per socket: an app that mutates them changes no other scope.
@@ -224,7 +229,7 @@ class WebSocketCycle:
                 self._accept(message)
             elif mtype == "websocket.close":
                 self.status = _DONE
-                self._log_access(403)
+                self._log_access(403, _REFUSAL_BYTES[403])
                 stream, self.stream = self.stream, None
                 stream.refuse(403)  # type: ignore[union-attr]
                 code = message.get("code")
@@ -264,11 +269,15 @@ class WebSocketCycle:
         self.conn = conn
         self.stream = None
         self.status = _OPEN
-        self._log_access(101)
+        self._log_access(101, 0)
 
-    def _log_access(self, status: int) -> None:
-        if self.state.access_log:
-            access_logger.info('%s - "WebSocket %s" %d', _client(self.scope), _path(self.scope), status)
+    def _log_access(self, status: int, sent: int, note: str = "") -> None:
+        """The handshake's one access line, through the same AccessLogger and format as
+        HTTP: the Upgrade request's line, then 101, a refusal or the app's own denial."""
+        state = self.state
+        if state.access_log:
+            state.access_logger.log_answer({**self.scope, "method": "GET"}, status, sent,
+                                           self.started_at, note)
 
     def _response_start(self, message: dict) -> None:
         status = message["status"]
@@ -276,7 +285,7 @@ class WebSocketCycle:
             raise RuntimeError(f"invalid status {status!r} for websocket.http.response.start")
         self.status = _RESPONSE
         self.response_start = (status, list(message.get("headers") or ()))
-        self._log_access(status)
+        self.denial_status = status
 
     async def _response_body(self, message: dict) -> None:
         body = message.get("body", b"")
@@ -290,9 +299,11 @@ class WebSocketCycle:
             stream.deny(start[0], start[1], body, more)
         else:
             stream.deny_body(body, more)
+        self.denial_sent += len(body)
         if not more:
             self.status = _DONE
             self.stream = None
+            self._log_access(self.denial_status, self.denial_sent)
             self.on_close(1000, "")
         else:
             await stream.drain()
@@ -324,6 +335,8 @@ class WebSocketCycle:
         finally:
             self.state.active -= 1
             self._end(code)
+            if logger.isEnabledFor(logging.DEBUG):
+                logger.debug("%s - WebSocket %s closed", _client(self.scope), _path(self.scope))
 
     def _end(self, code: int) -> None:
         """The app is done: whatever the state, the socket gets closed (500 before any
@@ -334,8 +347,13 @@ class WebSocketCycle:
         if stream is not None:
             self.stream = None
             if status == _HANDSHAKE:
+                if self.disconnect is not None:
+                    self._log_access(0, 0, CLIENT_GONE)
+                else:
+                    self._log_access(500, _REFUSAL_BYTES[500])
                 stream.refuse(500)
             else:
+                self._log_access(self.denial_status, self.denial_sent, ABORTED)
                 stream.abort()
         conn = self.conn
         if conn is not None and conn.is_open:

@@ -32,10 +32,11 @@ from .body_sink import BodySink
 from .errors import ProtocolError
 from .flow import FlowControl
 from .h1_stream import H1Stream
-from .headers import refusal
+from .headers import STATUS_LINES, reason_phrase, refusal, status_line
 from .request import GOOD_HOSTS, NO_PARAMS, WSGI_ASGI_INFO, check_host, replace_host, request_line_length, split_target
 
 from ..asgi.http import NO_BODY, HTTPCycle
+from ..logging import ABORTED, CLIENT_CLOSED_FIRST, CLIENT_GONE, request_clock
 
 if TYPE_CHECKING:
     from ..server.state import ServerState
@@ -66,6 +67,13 @@ _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
 _new_stream = object.__new__
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# The HTTP/2 prior-knowledge preface (RFC 9113 §3.4) on this HTTP/1.1-only port: llhttp
+# stops on it with this error. It gets a 505 whose body says so in words (curl and h2
+# clients show nothing useful either way; a person with nc or the log does).
+_H2_PREFACE_ERROR = "Pause on PRI/Upgrade"
+_H2_PREFACE_WHY = "client sent an HTTP/2 preface (prior knowledge); HTTP/2 is not enabled on this port"
+_H2_PREFACE_BODY = (b"This server speaks HTTP/1.1 on this port; HTTP/2 with prior knowledge is "
+                    b"not enabled. Send HTTP/1.1 requests.\n")
 
 
 class H1Protocol(FlowControl, asyncio.Protocol):
@@ -77,7 +85,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen",
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
-        "file_waiter", "half_closed", "half_sent", "spare_stream",
+        "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -130,6 +138,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         # nothing can reach the wire through it any more (a completed cycle ignores its
         # app's messages), so the next request on this connection reuses it.
         self.spare_stream: H1Stream | None = None
+        self.log_conn = False  # connection open/close lines (--log-level debug), read once
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -145,6 +154,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.idle_since = self.loop.time()
         self.closing = self.state.shutting_down  # the drain sets it on every connection
         self.state.connections.add(self)
+        if logger.isEnabledFor(logging.DEBUG):  # once per connection, never per request
+            self.log_conn = True
+            logger.debug("%s - connection open", _peer(self.client))
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Everything queued on the connection is released here: the request being
@@ -153,6 +165,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.dead = True
         self.lost = True
         self.state.connections.discard(self)
+        if self.log_conn:
+            logger.debug("%s - connection closed%s", _peer(self.client), f": {exc}" if exc else "")
         for cycle in (self.cycle, self.parsing):
             if cycle is not None and not cycle.disconnected:
                 cycle.feed_disconnect()
@@ -195,6 +209,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 return
             cause = exc.__context__
             if isinstance(cause, ProtocolError):
+                if self.parsing is None and cause.status != 414:
+                    # Raised by a field or the end of the head: the request line is whole.
+                    cause.request = self._head_so_far()  # type: ignore[attr-defined]
                 self._refuse(cause)
             else:
                 logger.error("internal error while parsing a request", exc_info=cause)
@@ -211,6 +228,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if self.dead:
                 return  # bytes after a "Connection: close" request: not answered (RFC 9112 §9.6)
+            if str(exc) == _H2_PREFACE_ERROR:
+                error = ProtocolError(505, _H2_PREFACE_WHY)
+                error.request = {"method": "PRI", "raw_path": b"*", "path": "*",  # type: ignore[attr-defined]
+                                 "http_version": "2.0", "client": self.client}
+                error.body = _H2_PREFACE_BODY  # type: ignore[attr-defined]
+                self._refuse(error)
+                return
             self._refuse(ProtocolError(400, str(exc) or "malformed request"))
 
     def eof_received(self) -> bool | None:
@@ -454,9 +478,14 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 state.active += 1
                 state.total_requests += 1
                 _Task(cycle.run(state.app), loop=self.loop, name="gannet-http")  # as _start
-            elif not (more_body and cycle.body_first):
+                return
+            if state.access_log:  # the request's clock starts with its whole head
+                cycle.start_time = request_clock()
+            if not (more_body and cycle.body_first):
                 self._start(cycle)
         else:
+            if state.access_log:
+                cycle.start_time = request_clock()
             if self.pipeline is None:
                 self.pipeline = deque()
             self.pipeline.append(cycle)
@@ -560,8 +589,6 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         cycle.dispatched = True
         state.active += 1
         state.total_requests += 1
-        if state.access_log:
-            cycle.start_time = self.loop.time()
         if state.wsgi is None:
             # Not added to state.tasks (a set add and discard per request): the drain
             # finds HTTP tasks through asyncio.all_tasks() (see worker._http_tasks).
@@ -581,7 +608,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             waiter.set_result(None)
         state = self.state
         if state.access_log:
-            state.log_access(self, cycle)
+            state.access_logger.log(self, cycle, "" if self.half_closed is None else CLIENT_CLOSED_FIRST)
         if self.cycle is cycle:
             self.cycle = None
         if self.half_closed is not None:
@@ -724,17 +751,42 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if why:
             logger.info("aborting the response to %s: %s", _peer(self.client), why)
         state = self.state
+        transport = self.transport
+        if not self.lost and transport is not None:
+            # The bytes still in our buffer die with the abort: the line counts only body
+            # bytes the kernel took (the head may be among those dropped: at most an
+            # undercount by its size, never a claim of bytes the client cannot have had).
+            cycle.bytes_sent = max(cycle.bytes_sent - transport.get_write_buffer_size(), 0)
         if state.access_log and cycle.dispatched:
-            state.access_logger.log(self, cycle, self.loop.time(), "aborted")
-        if not self.lost and self.transport is not None:
-            self.transport.abort()  # connection_lost tells every cycle still queued here
+            state.access_logger.log(self, cycle, ABORTED if cycle.head_sent else CLIENT_GONE)
+        if not self.lost and transport is not None:
+            transport.abort()  # connection_lost tells every cycle still queued here
+
+    def log_abandoned(self, cycle: "HTTPCycle") -> None:
+        """An app returned without a response after its client left: nothing went out and
+        nothing was aborted, but the request still gets its access line."""
+        cycle.complete = True
+        if self.state.access_log and cycle.dispatched:
+            self.state.access_logger.log(self, cycle, CLIENT_GONE)
+
+    def _head_so_far(self) -> dict:
+        """What the access line can show of a request refused before its scope was built:
+        called once its request line is known (a field or the head's end refused it)."""
+        parser = self.parser
+        path, _, query = self.url.partition(b"?")
+        return {"method": parser.get_method().decode("latin-1"), "raw_path": path,
+                "path": path.decode("latin-1"), "query_string": query,
+                "http_version": parser.get_http_version(), "headers": self.headers,
+                "client": self.client}
 
     def _refuse(self, error: ProtocolError) -> None:
         """Answer a request that must not reach the app, then close (RFC 9112 §9.6)."""
         self.dead = True
         self.in_head = False
-        self.head_started = None
         parsing = self.parsing
+        if self.state.access_log:
+            self._note_refused(error, parsing)
+        self.head_started = None
         if parsing is not None and parsing.complete and self.cycle is None:
             # Its answer is out already (the app did not read the body): the bad rest of
             # the body only ends the connection, without a second response, lingering so
@@ -773,9 +825,34 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             return
         self._write_refusal(error)
 
+    def _note_refused(self, error: ProtocolError, parsing: "HTTPCycle | None") -> None:
+        """Keep on ``error`` what its access line shows: the request as far as it is
+        known ('-' for a request line that never parsed) and when it started."""
+        if parsing is not None:
+            error.request = parsing.scope  # type: ignore[attr-defined]
+            error.start = parsing.start_time  # type: ignore[attr-defined]
+            return
+        if getattr(error, "request", None) is None:
+            error.request = {"client": self.client}  # type: ignore[attr-defined]
+        started = self.head_started
+        error.start = request_clock() - (self.loop.time() - started if started else 0.0)  # type: ignore[attr-defined]
+
     def _write_refusal(self, error: ProtocolError) -> None:
-        self.transport.write(refusal(error.status, self.state.default_headers))
+        state = self.state
+        body = getattr(error, "body", None)
+        if body is None:
+            self.transport.write(refusal(error.status, state.default_headers))
+            sent = len(reason_phrase(error.status).encode())
+        else:
+            self.transport.write(b"%bcontent-type: text/plain; charset=utf-8\r\ncontent-length: %d\r\n"
+                                 b"connection: close\r\n%b\r\n%b" % (
+                                     STATUS_LINES.get(error.status) or status_line(error.status),
+                                     len(body), state.default_headers, body))
+            sent = len(body)
         self.transport.close()
+        if state.access_log:
+            state.access_logger.log_answer(getattr(error, "request", None) or {"client": self.client},
+                                           error.status, sent, getattr(error, "start", 0.0))
 
     # ================================================================ timeouts
     def check_timeouts(self, now: float) -> None:
@@ -843,6 +920,9 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             if self.idle_since == 0.0:
                 self.idle_since = now
             elif now - self.idle_since > state.timeout_keep_alive:
+                if self.log_conn:
+                    logger.debug("%s - closing: idle for --timeout-keep-alive (%gs)",
+                                 _peer(self.client), state.timeout_keep_alive)
                 self.dead = True
                 transport.close()
 

@@ -79,8 +79,13 @@ class H1Stream:
         state.active -= 1
         if state.limit_max_requests is not None and state.total_requests >= state.limit_max_requests:
             state.max_requests_reached()
-        if cycle.complete and not cycle.aborted and state.wsgi is None and not conn.lost:
-            conn.spare_stream = self  # reused by the connection's next request (ASGI only)
+        if cycle.complete:
+            if not cycle.aborted and state.wsgi is None and not conn.lost:
+                conn.spare_stream = self  # reused by the connection's next request (ASGI only)
+        else:
+            # Only a request whose client left ends incomplete (the cycle answers or aborts
+            # every other): it still gets its access line. The common path pays no check.
+            conn.log_abandoned(cycle)
 
     # ------------------------------------------------------------ the response
     def send_response(self, cycle: "HTTPCycle", body: bytes) -> None:

@@ -20,8 +20,10 @@ import asyncio
 import logging
 from typing import Any, Callable
 
-from .headers import CUSTOM_DEFAULTS, STATUS_LINES, defaults_without, fields_of, refusal, status_line
+from .headers import (CUSTOM_DEFAULTS, STATUS_LINES, defaults_without, fields_of, reason_phrase,
+                      refusal, status_line)
 from .ws import HandshakeError, Handshake, Handler, WSConnection, negotiate
+from ..logging import request_clock
 
 __all__ = ["upgrade", "H1Handshake"]
 
@@ -46,6 +48,9 @@ def upgrade(state: Any, settings: tuple, h1conn: Any, scope: dict, trailing: byt
         if exc.status == 426:
             extra += b"upgrade: websocket\r\n"
         _write_plain(transport, state, exc.status, extra)
+        if state.access_log:  # refused before the app: the line the app's answers get too
+            state.access_logger.log_answer(scope, exc.status, len(reason_phrase(exc.status).encode()),
+                                           request_clock())
         return
     stream = H1Handshake(state, transport, handshake, h1conn.client, trailing, settings)
     transport.set_protocol(stream)

@@ -193,7 +193,8 @@ class WSGIRunner:
                         except Exception as exc:  # noqa: BLE001
                             self.failed(cycle, exc)
                     elif not cycle.complete:
-                        cycle.conn.abort(cycle)  # its client left: an "aborted" access line
+                        cycle.status = message[2]  # the access line shows what the app said
+                        cycle.conn.abort(cycle)  # its client left: a "client gone" access line
                     if message[5]:
                         cycle.conn.cycle_done(cycle)
                 elif op == _BLOCK:
