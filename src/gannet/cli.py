@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
         allow_abbrev=False,  # "--header 5" must not quietly mean --header-read-timeout
     )
-    parser.add_argument("app", nargs="?", metavar="APP", help="the application, as module:attribute")
+    parser.add_argument("app", nargs="?", metavar="APP", help="the app: 'module:attribute' (e.g. main:app, mysite.wsgi:application, "
+                        "pkg.mod:obj.attr), or a bare 'module' to use its 'application' or "
+                        "'app' (as gunicorn does)")
     parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
                         help="TOML config file (top-level keys, or [tool.gannet] in pyproject.toml)")
     parser.add_argument("--version", action="version", version=f"gannet {__version__}")
@@ -125,11 +127,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         sys.stderr.write(f"gannet: error: {_log_config_problem(config.log_config, exc)}\n")
         return EXIT_CONFIG
-    log = logging.getLogger("gannet.error")
-    for warning in config.warnings:
-        log.warning("%s", warning)
-    for note in config.notes:
-        log.info("%s", note)
     return serve(config)
 
 
@@ -158,6 +155,10 @@ def serve(config: Config) -> int:
     from .server.worker import ListenerLost
 
     log = logging.getLogger("gannet.error")
+    for warning in config.warnings:  # collected before logging was configured
+        log.warning("%s", warning)
+    for note in config.notes:
+        log.info("%s", note)
     server = Server(config)
     try:
         run_loop(server.serve(), config.loop)

@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from .config.settings import DEFAULT_ACCESS_LOG_FORMAT
 from .log_config import load_log_config
 
 __all__ = ["TRACE", "configure_logging", "AccessLogger", "error_logger", "access_logger",
@@ -71,9 +72,7 @@ class _PrefixFormatter(logging.Formatter):
 
 request_clock = time.perf_counter  # a request's start and end; microsecond resolution
 # Gannet's own line: the client as uvicorn shows it (host:port); %(h)s stays gunicorn's.
-DEFAULT_ACCESS_FORMAT = '%(client_addr)s - "%(r)s" %(s)s %(b)s %(L)ss'
-# The default before issue 10 (still the settings' default until it names the one above).
-_OLD_DEFAULT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
+DEFAULT_ACCESS_FORMAT = DEFAULT_ACCESS_LOG_FORMAT
 ABORTED = "aborted"  # the response started and was cut short
 CLIENT_GONE = "client gone"  # the client left before any of the response was sent
 # The client sent EOF (closed its side) before the response was complete: the response
@@ -98,7 +97,7 @@ class AccessLogger:
     """
 
     def __init__(self, fmt: str, logger: logging.Logger = access_logger) -> None:
-        default = fmt in (DEFAULT_ACCESS_FORMAT, _OLD_DEFAULT)
+        default = fmt == DEFAULT_ACCESS_FORMAT
         self.fmt = DEFAULT_ACCESS_FORMAT if default else fmt
         self.logger = logger
         self.atoms = set(_ATOM.findall(self.fmt))

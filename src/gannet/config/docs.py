@@ -78,8 +78,9 @@ option (and the variable or file it came from).
 gannet [OPTIONS] APP
 ```
 
-`APP` is `module:attribute` (the attribute may be dotted, `pkg.mod:obj.app`), or with
-`--factory` a zero-argument callable that returns the app. It may also come from the
+`APP` is `module:attribute` (the attribute may be dotted, `pkg.mod:obj.app`), or a bare
+`module`, whose `application` or else `app` is used (as gunicorn does); with `--factory`
+the attribute is a zero-argument callable that returns the app. It may also come from the
 config file (`app = "..."`) or from `GANNET_APP`, with the same precedence as the options.
 The directory given by
 `--app-dir` (default: the current directory) is put first on `sys.path`, so `gannet

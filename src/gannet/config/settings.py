@@ -183,7 +183,7 @@ _opt_int = _optional(to_int)
 _opt_float = _optional(to_float)
 _opt_str = _optional(to_nonempty_str)
 
-DEFAULT_ACCESS_LOG_FORMAT = '%(h)s - "%(r)s" %(s)s %(b)s %(L)ss'
+DEFAULT_ACCESS_LOG_FORMAT = '%(client_addr)s - "%(r)s" %(s)s %(b)s %(L)ss'
 
 SETTINGS: tuple[Setting, ...] = (
     # -------------------------------------------------------------- where to listen

@@ -85,9 +85,6 @@ class ServerState:
         """The default headers the app did not set itself (slow path: app sent server/date)."""
         return defaults_without(self.default_headers, headers)
 
-    def log_access(self, conn: Any, cycle: Any) -> None:
-        self.access_logger.log(conn, cycle, self.loop.time())
-
     def max_requests_reached(self) -> None:
         if self._on_max_requests is not None and not self.shutting_down:
             callback, self._on_max_requests = self._on_max_requests, None
