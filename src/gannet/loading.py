@@ -29,6 +29,7 @@ logger = logging.getLogger("gannet.error")
 
 # What gunicorn tries, in this order, when APP names a module and no attribute.
 DEFAULT_ATTRIBUTES = ("application", "app")
+_MISSING = object()
 
 
 class AppLoadError(Exception):
@@ -72,9 +73,11 @@ def _import_module(module_name: str) -> ModuleType:
 
 def _default_attribute(module: ModuleType, module_name: str) -> Any:
     for attr in DEFAULT_ATTRIBUTES:
-        if hasattr(module, attr):
+        # One getattr per name: a module's __getattr__ (PEP 562, lazy apps) runs once.
+        found = getattr(module, attr, _MISSING)
+        if found is not _MISSING:
             logger.info("No attribute given: using '%s:%s'", module_name, attr)
-            return getattr(module, attr)
+            return found
     names = " or ".join(repr(attr) for attr in DEFAULT_ATTRIBUTES)
     raise AppLoadError(f"module {module_name!r} has no {names} (tried for APP without ':attribute'): "
                        f"add 'application = ...' to it, or name the app as '{module_name}:NAME'"
@@ -142,12 +145,25 @@ def _format_without_our_frames(exc: BaseException) -> list[str]:
             current = None
     lines: list[str] = []
     for current, link in reversed(chain):
-        frames = _app_frames(traceback.extract_tb(current.__traceback__))
-        lines.extend(traceback.StackSummary.from_list(frames).format())
+        lines.extend(_format_frames(_app_frames(traceback.extract_tb(current.__traceback__))))
         lines.extend(traceback.format_exception_only(type(current), current))
         if link is not None:
             lines.append(f"\n{link}\n\n")
     return lines
+
+
+# A long traceback (a RecursionError through two functions has ~1000 distinct frames)
+# shows its first and last frames: where the app started and where it failed.
+_FIRST_FRAMES, _LAST_FRAMES = 10, 30
+
+
+def _format_frames(frames: list[traceback.FrameSummary]) -> list[str]:
+    if len(frames) <= _FIRST_FRAMES + _LAST_FRAMES:
+        return traceback.StackSummary.from_list(frames).format()
+    left_out = len(frames) - _FIRST_FRAMES - _LAST_FRAMES
+    return [*traceback.StackSummary.from_list(frames[:_FIRST_FRAMES]).format(),
+            f"  ... {left_out} frames left out (--log-level debug shows them) ...\n",
+            *traceback.StackSummary.from_list(frames[-_LAST_FRAMES:]).format()]
 
 
 def _app_frames(frames: traceback.StackSummary) -> list[traceback.FrameSummary]:
@@ -204,12 +220,15 @@ def _app_candidates(module: ModuleType) -> tuple[list[str], list[str]]:
     apps: list[str] = []
     factories: list[str] = []
     for name, obj in list(vars(module).items()):
-        if name.startswith("_") or inspect.ismodule(obj) or not callable(obj):
-            continue
-        if _is_app_shaped(obj, module.__name__):
-            apps.append(name)
-        elif _is_factory_shaped(obj, module.__name__, name):
-            factories.append(name)
+        try:
+            if name.startswith("_") or isinstance(obj, ModuleType) or not callable(obj):
+                continue
+            if _is_app_shaped(obj, module.__name__):
+                apps.append(name)
+            elif _is_factory_shaped(obj, module.__name__, name):
+                factories.append(name)
+        except Exception:  # noqa: BLE001 - e.g. Flask's request proxy, which raises outside
+            continue  # a request when inspected: the hint must never replace the real error
     return apps, factories
 
 
