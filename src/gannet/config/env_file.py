@@ -5,15 +5,18 @@ same format, so Gannet needs no extra dependency:
 
 - blank lines and ``#`` comments are skipped; a line may start with ``export``;
 - ``KEY=value`` (spaces around ``=`` allowed); an unquoted value ends at `` #``;
-- ``'single quotes'`` are literal; ``"double quotes"`` understand ``\\n \\t \\r \\" \\\\``;
-  a quoted value may span lines;
+- ``'single quotes'`` are literal but for ``\\'`` and ``\\\\`` (what python-dotenv's own
+  ``set_key`` writes); ``"double quotes"`` understand ``\\n \\t \\r \\" \\' \\\\ \\a \\b \\f
+  \\v``; a quoted value may span lines;
+- a line with a name alone (``KEY``) sets nothing, as in python-dotenv;
 - ``${NAME}`` and ``${NAME:-default}`` in unquoted and double-quoted values expand from
   the environment, then the file's earlier lines (as python-dotenv does).
 
 Variables already in the environment win over the file (python-dotenv's default), so a
 deployment can override one value without editing the file. The server process reads the
 file once; anything it starts inherits the variables, and so does the app.
-A line that is none of the above is an error naming ``file:line``.
+A line that is none of the above is an error naming ``file:line`` and, once known, the
+variable, never the line's text: a broken line is as likely to hold a secret as any other.
 """
 from __future__ import annotations
 
@@ -25,7 +28,10 @@ __all__ = ["EnvFileError", "parse_env_file", "load_env_file"]
 
 _ASSIGNMENT = re.compile(r"(?:export\s+)?([A-Za-z_][A-Za-z0-9_.]*)\s*=\s*(.*)\Z", re.DOTALL)
 _EXPANSION = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
+_NAME_ALONE = re.compile(r"(?:export\s+)?[A-Za-z_][A-Za-z0-9_.]*\Z")
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "'": "'", "\\": "\\", "a": "\a",
+            "b": "\b", "f": "\f", "v": "\v"}
+_SINGLE_ESCAPES = {"'": "'", "\\": "\\"}
 
 
 class EnvFileError(ValueError):
@@ -52,7 +58,10 @@ def parse_env_file(path: str) -> dict[str, str]:
             continue
         match = _ASSIGNMENT.match(text)
         if match is None:
-            raise EnvFileError(f"{path}:{number}: expected KEY=VALUE, got {text!r}")
+            if _NAME_ALONE.match(text):
+                continue
+            raise EnvFileError(f"{path}:{number}: expected KEY=VALUE (the line is not shown: "
+                               "it may hold a secret)")
         key, raw = match.groups()
         if raw[:1] in ("'", '"'):
             quote = raw[0]
@@ -66,10 +75,10 @@ def parse_env_file(path: str) -> dict[str, str]:
             rest = raw[end + 1:].strip()
             if rest and not rest.startswith("#"):
                 raise EnvFileError(f"{path}:{number}: {key}: unexpected text after the "
-                                   f"closing quote: {rest!r}")
+                                   "closing quote (not shown: it may be part of a secret)")
             body = raw[1:end]
             if quote == "'":
-                values[key] = body
+                values[key] = _unescape(body, _SINGLE_ESCAPES)
                 continue
             value = _expand(_unescape(body), values)
         else:
@@ -95,7 +104,7 @@ def _closing_quote(raw: str, quote: str) -> int:
     position = 1
     while position < len(raw):
         char = raw[position]
-        if char == "\\" and quote == '"':
+        if char == "\\":  # python-dotenv escapes in both quotes (\\' \\\\ in single ones)
             position += 2
             continue
         if char == quote:
@@ -104,8 +113,8 @@ def _closing_quote(raw: str, quote: str) -> int:
     return -1
 
 
-def _unescape(body: str) -> str:
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), "\\" + m.group(1)), body,
+def _unescape(body: str, escapes: dict[str, str] = _ESCAPES) -> str:
+    return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), "\\" + m.group(1)), body,
                   flags=re.DOTALL)
 
 
