@@ -2,7 +2,8 @@
 
 uvicorn's option, with its spelling. A bad header must fail at start-up naming the option,
 not on the first response: the name must be a token (RFC 9110 §5.1) and the value free of
-CR, LF and NUL (RFC 9110 §5.5), or one header could split every response. Names that carry
+control characters but HTAB (RFC 9110 §5.5): CR or LF could split every response (an
+obs-fold too), and clients and proxies refuse or mangle the others. Names that carry
 framing or connection state (Content-Length, Transfer-Encoding, Connection, …) are the
 server's own business and are refused; so is Date, which Gannet writes itself
 (``--no-date-header`` turns it off). A ``server`` header replaces Gannet's own.
@@ -18,6 +19,7 @@ from typing import Any
 __all__ = ["to_header_list", "parse_header", "header_lines"]
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # CTLs (RFC 5234 B.1) but HTAB
 # The server frames every message itself (RFC 9110 §7.6.1 connection-specific fields,
 # RFC 9112 §6 framing); Date comes from the once-a-second clock.
 _RESERVED = frozenset((
@@ -34,8 +36,9 @@ def parse_header(text: str) -> str:
         raise ValueError(f"expected NAME:VALUE, got {text!r}")
     if not _TOKEN.match(name):
         raise ValueError(f"{name!r} is not a valid header name (RFC 9110 §5.1)")
-    if any(ch in value for ch in "\r\n\0"):
-        raise ValueError(f"the value of {name!r} contains CR, LF or NUL")
+    if _CONTROL.search(value):
+        raise ValueError(f"the value of {name!r} contains a control character (CR, LF, NUL, "
+                         "...; RFC 9110 §5.5)")
     if name.lower() in _RESERVED:
         hint = " (use --no-date-header)" if name.lower() == "date" else ""
         raise ValueError(f"{name!r} is set by the server itself and cannot be a default "
