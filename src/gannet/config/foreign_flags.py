@@ -3,8 +3,9 @@ does not have yet, and the closest Gannet option for a typo.
 
 Gannet accepts most of both servers' spellings as they are (settings.py); this table covers
 the rest, so a command line copied from a uvicorn or gunicorn deployment fails with a
-pointer instead of a bare "unrecognized argument". Checked against ``uvicorn --help``
-(0.54) and ``gunicorn --help`` (gunicorn's settings reference). Data plus one lookup.
+pointer instead of a bare "unrecognized argument" (or a misleading closest match: gunicorn's
+``--header-map`` is not ``--header``). Checked against ``uvicorn --help`` (0.54) and
+``gunicorn --help`` (27.0). Data plus one lookup.
 """
 from __future__ import annotations
 
@@ -68,6 +69,11 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     "--name": (_G, "is not available"),
     "--reuse-port": (_G, _NOT_YET),
     "--spew": (_G, "is not available"),
+    "--control-socket": (_G, "is not available"), "--no-control-socket": (_G, "is not needed"),
+    "--control-socket-mode": (_G, "is not available"),
+    "--dirty-app": (_G, "is not available"), "--dirty-workers": (_G, "is not available"),
+    "--dirty-threads": (_G, "is not available"), "--dirty-timeout": (_G, "is not available"),
+    "--dirty-graceful-timeout": (_G, "is not available"),
     "--check-config": (_G, f"{_NOT_YET}; a bad option already exits 2 before the app loads"),
     "--print-config": (_G, _NOT_YET),
     "-R": (_G, "is not available"),
@@ -91,6 +97,7 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     "--env": (_G, "is --env-file PATH in Gannet, or set the variable in the environment"),
     "--paste": (_G, "is not available"),
     "--paster": (_G, "is not available"),
+    "--paste-global": (_G, "is not available"),
     "--reset-contextvars": (_U, ("is not needed: every request starts from a fresh copy of "
                                 "the server's context")),
     "--asgi-loop": (_G, "is --loop in Gannet"),
@@ -110,6 +117,21 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     "--proxy-protocol": (_G, _PROXY),
     "--proxy-allow-from": (_G, _PROXY),
     "--protocol": (_G, f"{_NOT_YET} (the uwsgi protocol is planned)"),
+    "--uwsgi-allow-from": (_G, f"{_NOT_YET} (the uwsgi protocol is planned)"),
+    "--forwarder-headers": (_G, _PROXY),
+    "--header-map": (_G, ("is not available: request headers with an underscore are always "
+                         "dropped from the WSGI environ (gunicorn's default, 'drop')")),
+    "--http-parser": (_G, "is not needed: Gannet always parses HTTP/1.1 with httptools"),
+    "--http2-cleartext": (_G, _HTTP2), "--http2-max-concurrent-streams": (_G, _HTTP2),
+    "--http2-initial-window-size": (_G, _HTTP2), "--http2-max-frame-size": (_G, _HTTP2),
+    "--http2-max-header-list-size": (_G, _HTTP2),
+    "--permit-obsolete-folding": (_G, "is not available: Gannet refuses obsolete line folding"),
+    "--strip-header-spaces": (_G, ("is not available: a space before the colon is refused "
+                                  "(RFC 9112 §5.1)")),
+    "--permit-unconventional-http-method": (_G, "is not available"),
+    "--permit-unconventional-http-version": (_G, "is not available"),
+    "--casefold-http-method": (_G, "is not available: methods are case-sensitive (RFC 9110 §9.1)"),
+    "--asgi-disconnect-grace-period": (_G, "is not available"),
     # ------------------------------------------------------------ TLS
     "--ssl-keyfile": (_U, _TLS), "--ssl-certfile": (_U, _TLS),
     "--ssl-keyfile-password": (_U, _TLS), "--ssl-version": (_UG, _TLS),
@@ -145,6 +167,8 @@ def hint_for(flag: str, known: Iterable[str]) -> str:
     """What to say about an unknown ``flag``: uvicorn's or gunicorn's equivalent from the
     table, else the closest of the ``known`` Gannet flags, else where to look."""
     name = flag.split("=", 1)[0]
+    if name[:1] == "-" and name[1:2] != "-" and len(name) > 2 and name[:2] in FOREIGN_FLAGS:
+        name = name[:2]  # a short flag with its value attached, as gunicorn allows: -w4
     if name in FOREIGN_FLAGS:
         whose, text = FOREIGN_FLAGS[name]
         return f"{whose} {name} {text}"
