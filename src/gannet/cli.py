@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from . import __version__
 from .config import Config, ConfigError
@@ -32,6 +32,7 @@ _SECTIONS = {
     "logging": "logging and default headers",
     "wsgi": "WSGI apps",
     "websockets": "WebSockets",
+    "workers": "worker processes (the master: docs/workers.md)",
 }
 
 
@@ -51,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="the app: 'module:attribute' (e.g. main:app, mysite.wsgi:application, "
                         "pkg.mod:obj.attr), or a bare 'module' to use its 'application' or "
-                        "'app' (as gunicorn does)")
+                        "'app' (gunicorn tries 'application' alone)")
     parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
                         help="TOML config file (top-level keys, or [tool.gannet] in pyproject.toml)")
     parser.add_argument("--version", action="version", version=f"gannet {__version__}")
@@ -146,22 +147,40 @@ def _log_config_problem(path: str, exc: BaseException) -> str:
 
 
 def serve(config: Config) -> int:
-    """Run one worker in this process and choose its exit status (see the module
-    docstring): each start-up phase fails with its own exception (server/server.py)."""
-    from .asgi.lifespan import LifespanFailure
-    from .loading import AppLoadError
-    from .server.listeners import BindError
-    from .server.server import Server, run_loop
-    from .server.worker import ListenerLost
+    """Run the master and its workers when workers were asked for (supervisor/), else one
+    worker in this process, and choose the exit status (see the module docstring)."""
+    from .server.server import Server
+    from .supervisor import Arbiter, worker_count
 
     log = logging.getLogger("gannet.error")
     for warning in config.warnings:  # collected before logging was configured
         log.warning("%s", warning)
     for note in config.notes:
         log.info("%s", note)
-    server = Server(config)
     try:
-        run_loop(server.serve(), config.loop)
+        workers = worker_count(config)
+    except ConfigError as exc:  # WEB_CONCURRENCY that is not a number
+        log.error("%s", exc)
+        return EXIT_CONFIG
+    if workers is not None:
+        return Arbiter(config, workers).run()
+    server = Server(config)
+    return run_server(server, server.serve(), config.loop)
+
+
+def run_server(server: Any, main: Any, loop_name: str) -> int:
+    """Run ``main`` (``server.serve()``, or a worker's wrapper of it) on a fresh loop and
+    choose the exit status: each start-up phase fails with its own exception
+    (server/server.py). The supervisor's workers exit with the same statuses."""
+    from .asgi.lifespan import LifespanFailure
+    from .loading import AppLoadError
+    from .server.listeners import BindError
+    from .server.server import run_loop
+    from .server.worker import ListenerLost
+
+    log = logging.getLogger("gannet.error")
+    try:
+        run_loop(main, loop_name)
     except ConfigError as exc:  # an option that only fails when used (e.g. --loop uvloop)
         log.error("%s", exc)
         return EXIT_CONFIG

@@ -27,7 +27,8 @@ __all__ = ["AppLoadError", "import_from_string", "load_app", "detect_interface",
 
 logger = logging.getLogger("gannet.error")
 
-# What gunicorn tries, in this order, when APP names a module and no attribute.
+# Tried in this order when APP names a module and no attribute: gunicorn's one default
+# (``application``), then the name most ASGI frameworks' docs use.
 DEFAULT_ATTRIBUTES = ("application", "app")
 _MISSING = object()
 
@@ -39,7 +40,7 @@ class AppLoadError(Exception):
 
 def import_from_string(target: str) -> Any:
     """The object ``target`` names: ``module:attr.sub``, or a bare ``module`` whose
-    ``application`` or ``app`` is taken (as gunicorn does)."""
+    ``application`` (gunicorn's default) or else ``app`` is taken."""
     module_name, sep, attrs = target.partition(":")
     if not module_name or (sep and not attrs):
         raise AppLoadError(f"APP must look like 'module:attribute', got {target!r}")

@@ -4,7 +4,7 @@ sits; and a missing attribute that names what looks like the app (issue 10).
 
 The frames shown are the app's and its libraries', never Gannet's or the import
 machinery's; at --log-level debug the whole traceback is shown. A bare module name tries
-``application`` then ``app``, as gunicorn does."""
+``application`` (gunicorn's default) then ``app``."""
 from __future__ import annotations
 
 import os
