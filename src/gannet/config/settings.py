@@ -222,7 +222,7 @@ SETTINGS: tuple[Setting, ...] = (
        convert=to_float, validate=at_least(0), section="timeouts", metavar="SECONDS"),
     _s("timeout_graceful_shutdown", 30.0, "On shutdown, wait this long for in-flight requests "
        "before cancelling them.", convert=to_float, validate=at_least(0), section="timeouts",
-       metavar="SECONDS"),
+       metavar="SECONDS", flags=("--timeout-graceful-shutdown", "--graceful-timeout")),
     _s("header_read_timeout", 10.0, "A request's line and headers must arrive within this many "
        "seconds of its first byte, or the client gets 408 (slowloris guard).",
        convert=to_float, validate=at_least(0.001), section="timeouts", metavar="SECONDS"),
@@ -237,8 +237,10 @@ SETTINGS: tuple[Setting, ...] = (
     # -------------------------------------------------------------- limits
     _s("limit_concurrency", None, "Answer 503 to new requests while this many are in flight.",
        convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),
-    _s("limit_max_requests", None, "Shut the worker down gracefully after this many requests.",
-       convert=_opt_int, validate=at_least(1), section="limits", metavar="N"),
+    _s("limit_max_requests", None, "Shut the worker down gracefully after this many requests "
+       "(under the master, its replacement is accepting before it stops).",
+       convert=_opt_int, validate=at_least(1), section="limits", metavar="N",
+       flags=("--limit-max-requests", "--max-requests")),
     _s("limit_request_line", 8190, "Longest request line in bytes (method, target, version); "
        "longer gets 414.", convert=to_int, validate=at_least(64), section="limits",
        metavar="BYTES"),
@@ -250,6 +252,22 @@ SETTINGS: tuple[Setting, ...] = (
     _s("limit_request_body", 1024 ** 3, "Largest request body in bytes; larger gets 413. "
        "0 disables the limit.", convert=to_int, validate=at_least(0), section="limits",
        metavar="BYTES"),
+    # -------------------------------------------------------------- workers (supervisor/)
+    _s("workers", 1, "Worker processes under a master that binds once, replaces dead or hung "
+       "workers and reloads on HUP. Given from any source (or WEB_CONCURRENCY set), Gannet "
+       "runs the master, even for 1; otherwise one process as before (docs/workers.md).",
+       convert=to_int, validate=at_least(1), section="workers", metavar="N",
+       flags=("-w", "--workers")),
+    _s("timeout", 30.0, "Under the master: a worker whose event loop has not ticked for this "
+       "many seconds is hung: its requests in flight and stacks are logged, then it is "
+       "killed and replaced. 0 disables.", convert=to_float, validate=at_least(0),
+       section="workers", metavar="SECONDS", flags=("-t", "--timeout")),
+    _s("preload", False, "Import the app once in the master before forking (fails fast; "
+       "workers share its memory; HUP then restarts workers on the same code).",
+       convert=to_bool, negatable=True, section="workers"),
+    _s("max_requests_jitter", 0, "Add a random 0..N to --max-requests per worker, so workers "
+       "do not all retire at once.", convert=to_int, validate=at_least(0), section="workers",
+       metavar="N", flags=("--max-requests-jitter", "--limit-max-requests-jitter")),
     # -------------------------------------------------------------- logging and headers
     _s("log_level", "info", "Log level of the gannet loggers.",
        choices=("critical", "error", "warning", "info", "debug", "trace"),

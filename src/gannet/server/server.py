@@ -37,12 +37,21 @@ HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class Server:
     """Embeddable server: ``await Server(config).serve()``; ``shutdown()`` to stop.
 
-    ``on_tick`` is called on the loop once a second while serving (see ``Worker``).
+    ``on_tick`` is called on the loop once a second while serving (see ``Worker``). The
+    other keywords are the supervisor's seams: ``on_max_requests`` replaces the stop at
+    --limit-max-requests, ``preloaded`` is an app the master already loaded (--preload),
+    ``drain_idle_grace`` lets idle keep-alive connections send one more request, answered
+    with ``Connection: close``, before the drain closes them (see ``Worker``).
     """
 
-    def __init__(self, config: Config, *, on_tick: Callable[[], None] | None = None) -> None:
+    def __init__(self, config: Config, *, on_tick: Callable[[], None] | None = None,
+                 on_max_requests: Callable[[], None] | None = None,
+                 preloaded: LoadedApp | None = None, drain_idle_grace: float = 0.0) -> None:
         self.config = config
         self.on_tick = on_tick
+        self.on_max_requests = on_max_requests
+        self.preloaded = preloaded
+        self.drain_idle_grace = drain_idle_grace
         self.listeners: list[Listener] = []
         self.worker: Worker | None = None
         self._should_exit = False
@@ -84,11 +93,13 @@ class Server:
         """Load the app, bind (or adopt ``sockets``, already bound and listening), and
         serve until stopped. Raises the phase's exception when start-up fails."""
         self._loop = asyncio.get_running_loop()
-        loaded = load(self.config)
+        loaded = self.preloaded or load(self.config)
         from ..asgi.trace import install as trace_asgi_messages  # wraps only at TRACE level
         trace_asgi_messages(loaded)
         self.listeners = _bind(self.config, sockets)
-        worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=self.on_tick)
+        worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=self.on_tick,
+                                      on_max_requests=self.on_max_requests,
+                                      drain_idle_grace=self.drain_idle_grace)
         if self._should_exit:
             worker.should_exit = True
         self._install_signal_handlers()

@@ -61,15 +61,24 @@ class Worker:
     """Serve ``app`` on ``listeners`` until ``request_exit()``; see the module docstring.
 
     ``on_tick``: called on the loop once a second while serving (after the sweep); an
-    exception it raises is logged and the ticking goes on.
+    exception it raises is logged and the ticking goes on. ``on_max_requests``: called
+    instead of the graceful stop when --limit-max-requests is reached (a supervisor starts
+    the replacement first). ``drain_idle_grace``: seconds during which the drain lets idle
+    keep-alive connections send one more request (answered with ``Connection: close``)
+    before closing them: with other workers still serving the port, a client whose next
+    request crossed our close would otherwise see an error; 0 closes them at once.
     """
 
     def __init__(self, config: Config, app: LoadedApp, listeners: list[Listener], *,
-                 on_tick: Callable[[], None] | None = None) -> None:
+                 on_tick: Callable[[], None] | None = None,
+                 on_max_requests: Callable[[], None] | None = None,
+                 drain_idle_grace: float = 0.0) -> None:
         self.config = config
         self.loaded = app
         self.listeners = listeners
         self.on_tick = on_tick
+        self.on_max_requests = on_max_requests
+        self.drain_idle_grace = drain_idle_grace
         self.state: ServerState | None = None
         self.lifespan: Lifespan | None = None
         self.started = False
@@ -112,7 +121,8 @@ class Worker:
         config = self.config
         loaded = self.loaded
         access = AccessLogger(config.access_log_format) if config.access_log else None
-        state = self.state = ServerState(config, loaded.app, loop, access, self._max_requests)
+        state = self.state = ServerState(config, loaded.app, loop, access,
+                                         self.on_max_requests or self._max_requests)
         if loaded.interface == "wsgi":
             from ..wsgi import install_wsgi  # imported lazily: ASGI workers never pay for it
 
@@ -240,10 +250,12 @@ class Worker:
         for server in self._servers:
             server.close()
         state.shutting_down = True
-        for conn in list(state.connections):
-            conn.shutdown()
         grace = self.config.timeout_graceful_shutdown
         deadline = loop.time() + grace
+        if self.drain_idle_grace > 0:
+            await self._soft_drain(min(self.drain_idle_grace, grace))
+        for conn in list(state.connections):
+            conn.shutdown()
         while (state.active or state.tasks or state.connections) and not self.force_exit:
             if loop.time() >= deadline:
                 logger.warning("Graceful shutdown timed out after %.1fs: cancelling %d request(s)",
@@ -262,6 +274,20 @@ class Worker:
             await asyncio.wait(waits, timeout=CANCEL_GRACE)
         for task in closing:
             task.cancel()
+
+
+    async def _soft_drain(self, idle_grace: float) -> None:
+        """Every HTTP/1.1 connection answers its next request with ``Connection: close``
+        and then closes; those still idle after ``idle_grace`` are closed by the drain."""
+        from ..http.h1 import H1Protocol
+
+        state = self.state
+        for conn in list(state.connections):
+            if type(conn) is H1Protocol:
+                conn.closing = True  # the next response says close (h1's keep_alive rule)
+        deadline = self._loop.time() + idle_grace
+        while state.connections and self._loop.time() < deadline and not self.force_exit:
+            await asyncio.sleep(0.05)
 
 
 def _http_tasks() -> list[asyncio.Task]:

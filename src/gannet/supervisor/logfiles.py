@@ -1,0 +1,27 @@
+"""USR1: reopen log files, so logrotate can move them away (``postrotate kill -USR1``)."""
+from __future__ import annotations
+
+import logging
+
+__all__ = ["reopen_log_files"]
+
+
+def reopen_log_files() -> int:
+    """Reopen every logging.FileHandler's file by name; returns how many were reopened.
+    Streams to stderr/stdout have nothing to reopen."""
+    loggers = [logging.getLogger()] + [item for item in logging.root.manager.loggerDict.values()
+                                       if isinstance(item, logging.Logger)]
+    seen: set[int] = set()
+    for logger in loggers:
+        for handler in logger.handlers:
+            if not isinstance(handler, logging.FileHandler) or id(handler) in seen:
+                continue
+            seen.add(id(handler))
+            handler.acquire()
+            try:
+                if handler.stream is not None:
+                    handler.stream.close()
+                handler.stream = handler._open()
+            finally:
+                handler.release()
+    return len(seen)
