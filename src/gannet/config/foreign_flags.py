@@ -17,8 +17,6 @@ __all__ = ["FOREIGN_FLAGS", "hint_for"]
 _U, _G, _UG = "uvicorn's", "gunicorn's", "uvicorn's and gunicorn's"
 _NOT_YET = "is not available yet"
 _TLS = f"{_NOT_YET} (TLS is planned); terminate TLS in the proxy for now (docs/deployment.md)"
-_WORKERS = (f"{_NOT_YET} (planned: the supervisor); run one Gannet process per port behind "
-            "the proxy for now")
 _RELOAD = f"{_NOT_YET} (planned with the supervisor); restart the server by hand for now"
 _PROXY = (f"{_NOT_YET} (proxy support is planned); scope['client'] is the proxy's address "
           "(docs/deployment.md)")
@@ -29,28 +27,16 @@ _HTTP2 = f"{_NOT_YET} (HTTP/2 is planned); Gannet speaks HTTP/1.1"
 # flag -> (whose flag, what to do instead); the message reads "<whose> <flag> <text>".
 FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     # ------------------------------------------------------------ processes
-    "--workers": (_UG, _WORKERS),
-    "-w": (_G, _WORKERS),
-    "--timeout-worker-healthcheck": (_U, _WORKERS),
-    "--preload": (_G, _WORKERS),
+    "--timeout-worker-healthcheck": (_U, ("is --timeout in Gannet: a worker whose event "
+                                          "loop has not ticked for that long is killed and "
+                                          "replaced")),
     "-k": (_G, ("is not needed: Gannet serves ASGI and WSGI apps itself (--interface "
                "chooses when detection is not enough)")),
     "--worker-class": (_G, ("is not needed: Gannet serves ASGI and WSGI apps itself "
                            "(--interface chooses when detection is not enough)")),
     "--worker-connections": (_G, ("has no exact equivalent: --limit-concurrency N answers 503 "
                                  "while N requests are in flight")),
-    "--worker-tmp-dir": (_G, "is not needed: Gannet has no heartbeat files"),
-    "--max-requests": (_G, "is --limit-max-requests in Gannet"),
-    "--max-requests-jitter": (_G, f"{_NOT_YET}; --limit-max-requests has no jitter"),
-    "--limit-max-requests-jitter": (_U, f"{_NOT_YET}; --limit-max-requests has no jitter"),
-    "-t": (_G, ("(the worker timeout: a worker silent this long is killed) has no equivalent "
-               "yet; Gannet's timeouts bound clients instead: --header-read-timeout, "
-               "--body-read-timeout, --write-timeout, --timeout-keep-alive")),
-    "--timeout": (_G, ("(the worker timeout: a worker silent this long is killed) has no "
-                      "equivalent yet; Gannet's timeouts bound clients instead: "
-                      "--header-read-timeout, --body-read-timeout, --write-timeout, "
-                      "--timeout-keep-alive")),
-    "--graceful-timeout": (_G, "is --timeout-graceful-shutdown in Gannet"),
+    "--worker-tmp-dir": (_G, "is not needed: Gannet's heartbeat is a pipe, not a file"),
     "--keep-alive": (_G, "is --timeout-keep-alive in Gannet"),
     "-D": (_G, ("is not available: run Gannet under systemd or a container runtime "
                "(docs/deployment.md)")),
