@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_cli import one_line_error, run_gannet
 
+from gannet.config import Config
 from gannet.config.env_file import EnvFileError, parse_env_file
 
 pytestmark = pytest.mark.timeout(60)
@@ -135,7 +136,7 @@ def test_env_file_line_error_still_names_the_variable(tmp_path):
     (["--http2-max-concurrent-streams", "10"], ["gunicorn's --http2-max-concurrent-streams",
                                                 "HTTP/1.1"]),
     # short flags with the value attached, as gunicorn's docs and users write them
-    (["-w4"], ["gunicorn's -w ", "not available yet"]),
+    (["-nmysite"], ["gunicorn's -n ", "not available"]),
     (["-kuvicorn.workers.UvicornWorker"], ["gunicorn's -k ", "--interface"]),
 ])
 def test_gunicorn_flags_get_what_to_use_instead(args, needles):
@@ -143,3 +144,12 @@ def test_gunicorn_flags_get_what_to_use_instead(args, needles):
     assert "did you mean" not in line, line
     for needle in needles:
         assert needle in line, line
+
+
+def test_env_file_expands_from_the_environment_given_to_config(tmp_path):
+    """Config(environ=...) never reads os.environ for options; ${NAME} in the env file
+    must come from that same mapping, not from the process's environment."""
+    path = tmp_path / ".env"
+    path.write_text("GANNET_ROOT_PATH=/${REVIEW_PREFIX}\n")
+    config = Config("x:app", environ={"REVIEW_PREFIX": "shop"}, env_file=str(path))
+    assert config.root_path == "/shop"

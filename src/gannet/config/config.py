@@ -185,7 +185,7 @@ class Config:
         if not path:
             return {}
         try:
-            parsed = parse_env_file(path)
+            parsed = parse_env_file(path, env)  # ${NAME} from the same environment
         except EnvFileError as exc:
             raise ConfigError(f"--env-file {exc}") from None
         added = {key: value for key, value in parsed.items() if key not in env}

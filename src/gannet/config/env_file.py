@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import MutableMapping
+from typing import Mapping, MutableMapping
 
 __all__ = ["EnvFileError", "parse_env_file", "load_env_file"]
 
@@ -38,9 +38,10 @@ class EnvFileError(ValueError):
     """A file that cannot be read, or a line that is not KEY=VALUE; names the place."""
 
 
-def parse_env_file(path: str) -> dict[str, str]:
-    """Every assignment in the file, in order, expansions resolved against os.environ
-    and then the file's earlier values."""
+def parse_env_file(path: str, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Every assignment in the file, in order, expansions resolved against ``environ``
+    (os.environ by default) and then the file's earlier values."""
+    environ = os.environ if environ is None else environ
     try:
         with open(path, encoding="utf-8") as handle:
             lines = handle.read().splitlines()
@@ -80,9 +81,9 @@ def parse_env_file(path: str) -> dict[str, str]:
             if quote == "'":
                 values[key] = _unescape(body, _SINGLE_ESCAPES)
                 continue
-            value = _expand(_unescape(body), values)
+            value = _expand(_unescape(body), values, environ)
         else:
-            value = _expand(re.split(r"\s+#", raw, maxsplit=1)[0].strip(), values)
+            value = _expand(re.split(r"\s+#", raw, maxsplit=1)[0].strip(), values, environ)
         values[key] = value
     return values
 
@@ -92,7 +93,7 @@ def load_env_file(path: str, environ: MutableMapping[str, str] | None = None) ->
     already; returns the names it set."""
     target = os.environ if environ is None else environ
     added = []
-    for key, value in parse_env_file(path).items():
+    for key, value in parse_env_file(path, target).items():
         if key not in target:
             target[key] = value
             added.append(key)
@@ -118,11 +119,11 @@ def _unescape(body: str, escapes: dict[str, str] = _ESCAPES) -> str:
                   flags=re.DOTALL)
 
 
-def _expand(value: str, earlier: dict[str, str]) -> str:
+def _expand(value: str, earlier: dict[str, str], environ: Mapping[str, str]) -> str:
     def replace(match: re.Match) -> str:
         name, default = match.group(1), match.group(2)
         # The environment wins over the file here too, as in python-dotenv.
-        found = os.environ.get(name, earlier.get(name))
+        found = environ.get(name, earlier.get(name))
         return found if found is not None else (default or "")
 
     return _EXPANSION.sub(replace, value)
