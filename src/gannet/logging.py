@@ -80,7 +80,18 @@ CLIENT_GONE = "client gone"  # the client left before any of the response was se
 # does not): the line says so rather than claim a clean delivery.
 CLIENT_CLOSED_FIRST = "client closed first"
 _PLAIN = {"gannet_plain": True}
-_ATOM = re.compile(r"%\((\{[^}]*\}[ioe]|[A-Za-z_]+)\)s")
+# What a value must not carry raw into a log (Apache's rule; gunicorn escapes only '"'):
+# control characters (C0, DEL, C1, Unicode line separators) become \xHH, so a CR/LF from
+# a Basic-auth user or a %0a in a path cannot forge a line, nor ESC/CSI drive a terminal;
+# '"' and '\' get a backslash, so quoted fields stay whole and escapes stay unambiguous.
+_UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
+
+
+def _escape(match: "re.Match[str]") -> str:
+    char = match.group()
+    if char == '"' or char == "\\":
+        return "\\" + char
+    return ("\\x%02x" if char < "\u0100" else "\\u%04x") % ord(char)
 
 
 class AccessLogger:
@@ -100,8 +111,7 @@ class AccessLogger:
         default = fmt == DEFAULT_ACCESS_FORMAT
         self.fmt = DEFAULT_ACCESS_FORMAT if default else fmt
         self.logger = logger
-        self.atoms = set(_ATOM.findall(self.fmt))
-        self.note_in_format = "note" in self.atoms
+        self.note_in_format = "%(note)" in self.fmt
         self.extra = None if default else _PLAIN
 
     def log(self, conn: Any, cycle: Any, note: str = "") -> None:
@@ -110,7 +120,7 @@ class AccessLogger:
         if not self.logger.isEnabledFor(logging.INFO):
             return
         try:
-            line = self.fmt % _Atoms(self, cycle, request_clock(), note)
+            line = self.fmt % _Atoms(cycle, request_clock(), note)
             if note and not self.note_in_format:
                 line = f"{line} [{note}]"
             self.logger.info(line, extra=self.extra)
@@ -137,17 +147,27 @@ class _Answer:
 
 
 class _Atoms(dict):
-    """Computes only the atoms the format uses (a dict subclass so '%' formatting works).
-    As gunicorn's SafeAtoms: a '"' inside a value is escaped, so quoted fields stay whole."""
+    """The atoms a line uses, each computed when the format asks for it (a dict subclass
+    so '%' formatting works). Any key works, as with gunicorn's SafeAtoms: an unknown atom
+    is '-', and conversions or widths (``%(s)5s``, ``%(h)r``) apply to the value. Values
+    are escaped (``_UNSAFE``) so no client-sent byte can forge a line."""
 
-    def __init__(self, owner: AccessLogger, cycle: Any, now: float, note: str) -> None:
+    __slots__ = ("cycle", "micros", "note")
+
+    def __init__(self, cycle: Any, now: float, note: str) -> None:
         super().__init__()
-        scope = cycle.scope
         start = cycle.start_time
-        micros = int((now - start) * 1_000_000) if start else 0
-        for atom in owner.atoms:
-            value = _atom(atom, cycle, scope, max(micros, 0), note)
-            self[atom] = value.replace('"', '\\"') if '"' in value else value
+        self.cycle = cycle
+        self.micros = max(int((now - start) * 1_000_000), 0) if start else 0
+        self.note = note
+
+    def __missing__(self, atom: str) -> str:
+        cycle = self.cycle
+        value = _atom(atom, cycle, cycle.scope, self.micros, self.note)
+        if _UNSAFE.search(value):
+            value = _UNSAFE.sub(_escape, value)
+        self[atom] = value
+        return value
 
 
 def _header(headers: Any, name: str) -> str:
@@ -182,11 +202,13 @@ def _atom(atom: str, cycle: Any, scope: dict, micros: int, note: str) -> str:
     method = scope.get("method")
     if atom.startswith("{"):
         name, kind = atom[1:-2], atom[-1]
+        if atom[-2:-1] != "}":
+            return "-"
         if kind == "i":
             return _header(scope.get("headers"), name)
         if kind == "o":
             return _header(cycle.headers, name)
-        return os.environ.get(name, "-")
+        return os.environ.get(name, "-") if kind == "e" else "-"
     if atom == "r":
         # A request line that never parsed is '-', as gunicorn and nginx log it.
         if method is None:
