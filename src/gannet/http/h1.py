@@ -85,7 +85,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "idle_since", "closing", "dead", "lost", "pending_upgrade", "special_seen",
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
-        "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn",
+        "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn", "file_mark",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -131,6 +131,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.write_since = 0.0
         self.file_sending = 0  # file bodies in progress (their bytes bypass the transport)
         self.file_sent = 0
+        self.file_mark = 0  # file_sent when the file body in progress began (H1Stream.sendfile)
         self.file_waiter: asyncio.Future | None = None  # a file body waiting for the socket
         self.half_closed: float | None = None  # when the client sent EOF with an answer due
         self.half_sent = -1  # the answer's bytes_sent when half_closed was last stamped
@@ -752,6 +753,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             logger.info("aborting the response to %s: %s", _peer(self.client), why)
         state = self.state
         transport = self.transport
+        if self.file_sending:
+            # A file body cut short (--write-timeout): send_file credits a file only once
+            # it is whole, so the part already written is added here.
+            cycle.bytes_sent += self.file_sent - self.file_mark
         if not self.lost and transport is not None:
             # The bytes still in our buffer die with the abort: the line counts only body
             # bytes the kernel took (the head may be among those dropped: at most an
@@ -763,11 +768,12 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             transport.abort()  # connection_lost tells every cycle still queued here
 
     def log_abandoned(self, cycle: "HTTPCycle") -> None:
-        """An app returned without a response after its client left: nothing went out and
-        nothing was aborted, but the request still gets its access line."""
+        """An app returned without finishing its response after its client left: the
+        request still gets its access line, ``aborted`` if part of the response went out
+        (an app that swallowed the error a send raised), else ``client gone``."""
         cycle.complete = True
         if self.state.access_log and cycle.dispatched:
-            self.state.access_logger.log(self, cycle, CLIENT_GONE)
+            self.state.access_logger.log(self, cycle, ABORTED if cycle.head_sent else CLIENT_GONE)
 
     def _head_so_far(self) -> dict:
         """What the access line can show of a request refused before its scope was built:

@@ -141,6 +141,12 @@ class H1Stream:
     def send_body(self, cycle: "HTTPCycle", body: bytes, more_body: bool) -> None:
         if cycle.complete:
             return
+        if self.transport.is_closing():
+            # A write failed (the client reset) and connection_lost waits behind an app that
+            # never yields: stop here, or it streams on into a dead transport and its line
+            # claims every byte. One C-level call per streamed block; one-shot bodies skip it.
+            self.abort(cycle)
+            return
         if body and not self.no_body:
             if body.__class__ is not bytes:
                 body = _as_bytes(body)
@@ -194,9 +200,19 @@ class H1Stream:
         if cycle is conn.cycle and not conn.dead:
             self.transport.write(_CONTINUE)
 
-    def sendfile(self, cycle: "HTTPCycle", file: Any, offset: int | None, count: int | None,
-                 more_body: bool) -> Any:
-        return send_file(self, cycle, file, offset, count, more_body)
+    async def sendfile(self, cycle: "HTTPCycle", file: Any, offset: int | None,
+                       count: int | None, more_body: bool) -> None:
+        """A file body; send_file credits it to ``bytes_sent`` once it is whole. Cut short
+        (the client went away), the part the kernel took still counts in the access line;
+        an abort meanwhile (--write-timeout) counts it itself (H1Protocol.abort_response)."""
+        conn = self.conn
+        conn.file_mark = conn.file_sent
+        try:
+            await send_file(self, cycle, file, offset, count, more_body)
+        except BaseException:
+            if not cycle.complete:
+                cycle.bytes_sent += conn.file_sent - conn.file_mark
+            raise
 
     def send_error(self, cycle: "HTTPCycle", status: int) -> None:
         conn = self.conn
