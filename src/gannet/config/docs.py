@@ -79,7 +79,7 @@ gannet [OPTIONS] APP
 ```
 
 `APP` is `module:attribute` (the attribute may be dotted, `pkg.mod:obj.app`), or a bare
-`module`, whose `application` or else `app` is used (as gunicorn does); with `--factory`
+`module`, whose `application` or else `app` is used (gunicorn tries `application` alone); with `--factory`
 the attribute is a zero-argument callable that returns the app. It may also come from the
 config file (`app = "..."`) or from `GANNET_APP`, with the same precedence as the options.
 The directory given by
@@ -134,10 +134,11 @@ option: `GANNET_HOST=${HOST}` with `HOST` unset must not fall back to anything. 
 `--env-file PATH` (uvicorn's option; also `GANNET_ENV_FILE` or `env_file` in the config
 file) reads `KEY=VALUE` lines into the environment before the options are read, so its
 `GANNET_*` lines count as the environment and the app sees every variable. The format is
-python-dotenv's: `#` comments, `export KEY=value`, `'literal'` and `"escaped\\n"` quotes
+python-dotenv's: `#` comments, `export KEY=value`, `'literal'` (only `\\'` and `\\\\` are escapes; unlike python-dotenv, `${NAME}` is not expanded there) and `"escaped\\n"` quotes
 (which may span lines), `${NAME}` and `${NAME:-default}`. Variables already in the
 environment win over the file. A line that is not an assignment, or a missing file, is an
-error naming `file:line`, exit 2. The server process reads the file once; any process it
+error naming `file:line`, exit 2. A name alone (`KEY`) sets nothing. Errors name
+`file:line` and the variable, never the line's text. The server process reads the file once; any process it
 starts inherits the variables.
 
 ### Where to listen, when several sources say it
