@@ -87,6 +87,11 @@ _PLAIN = {"gannet_plain": True}
 _UNSAFE = re.compile(r'["\\\x00-\x1f\x7f-\x9f\u2028\u2029]')
 
 
+def log_safe(value: str) -> str:
+    """``value`` (a client-sent path, user...) fit for any log line: escaped as above."""
+    return _UNSAFE.sub(_escape, value)
+
+
 def _escape(match: "re.Match[str]") -> str:
     char = match.group()
     if char == '"' or char == "\\":

@@ -236,7 +236,7 @@ async def app(scope, receive, send):
 
     if path == "/":
         await _respond(send, 200, b"ok")
-    elif path == "/after-complete":
+    elif path == "/after-complete" or path.startswith("/after-complete/"):
         await _after_complete(send, query)
     elif path == "/scope-mutate":
         seen = json.dumps({"asgi": _jsonable(scope["asgi"]),

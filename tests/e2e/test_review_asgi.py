@@ -69,6 +69,21 @@ def test_message_after_complete_response_is_ignored_and_logged_once(gannet_serve
     assert len(re.findall(pattern, server.log)) == 1, server.log
 
 
+def test_error_log_lines_about_a_request_cannot_be_forged_by_its_path(gannet_server):
+    """Review of issue 10: the error log's lines that name a request's path (a message
+    after the response; a cancelled request) escape it as the access log does: a %0d%0a
+    in the target decodes to CR LF in scope["path"] and must not start a forged line."""
+    server = gannet_server(APP)
+    token = _token()
+    with server.connect() as sock:
+        sock.sendall(_req(f"/after-complete/x%0d%0aFORGED-{token}%1b[2J?k=body&t={token}"))
+        assert read_response(Reader(sock)).status == 200
+    server.wait_for_log(rf"review-after-complete {token} ")
+    server.wait_for_log(r"sent after the response to GET /after-complete/x\\x0d\\x0aFORGED")
+    assert not any(line.startswith("FORGED") for line in server.log.splitlines()), server.log
+    assert "\x1b" not in server.log
+
+
 # ---------------------------------------------------------------- defect 4
 def test_scope_asgi_and_extensions_dicts_are_fresh_per_request(gannet_server):
     """issue 9 defect 4: an app that mutates scope["asgi"], scope["extensions"] and a

@@ -26,6 +26,7 @@ import logging
 from typing import Any, Awaitable, Callable, Protocol
 
 from ..http.errors import ClientDisconnected
+from ..logging import log_safe
 
 __all__ = ["HTTPCycle", "Responder", "ASGIMessageError", "NO_BODY"]
 
@@ -259,7 +260,7 @@ class HTTPCycle:
             self.late_logged = True
             mtype = message.get("type") if isinstance(message, dict) else message
             logger.error("ASGI app error: %r sent after the response to %s %s was complete; "
-                         "ignored", mtype, self.scope.get("method"), self.scope.get("path"))
+                         "ignored", mtype, self.scope.get("method"), log_safe(self.scope.get("path", "")))
 
     def _protocol_error(self, message: dict, why: str | None = None) -> None:
         reason = why or (
@@ -281,7 +282,8 @@ class HTTPCycle:
                     # Cancelled by the graceful drain, or the app cancelled itself: either
                     # way the client gets an answer if none had started.
                     logger.warning("request task for %s %s was cancelled before its response "
-                                   "completed", self.scope.get("method"), self.scope.get("path"))
+                                   "completed", self.scope.get("method"),
+                                   log_safe(self.scope.get("path", "")))
                 self._fail()
         except ClientDisconnected:
             logger.debug("client went away before the response was sent")

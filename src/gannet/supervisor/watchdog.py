@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Any, Callable
 
-from ..logging import request_clock
+from ..logging import log_safe, request_clock
 from .channel import DUMP, DUMPED, send
 
 __all__ = ["DUMP_SIGNAL", "in_flight", "install_stack_dump", "start_watchdog"]
@@ -59,7 +59,8 @@ def in_flight(state: Any) -> list[str]:
             running = f"{now - start:.1f}s" if start else "?s"
             query = scope.get("query_string") or b""
             target = scope.get("path", "?") + ("?" + query.decode("latin-1") if query else "")
-            lines.append(f"{scope.get('method', scope.get('type', '?'))} {target} from {peer}, "
+            method = scope.get("method", scope.get("type", "?"))
+            lines.append(f"{method} {log_safe(target)} from {peer}, "
                          f"running {running}")
     return lines
 
