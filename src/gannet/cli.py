@@ -54,7 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "pkg.mod:obj.attr), or a bare 'module' to use its 'application' or "
                         "'app' (gunicorn tries 'application' alone)")
     parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
-                        help="TOML config file (top-level keys, or [tool.gannet] in pyproject.toml)")
+                        help="config file: TOML (top-level keys, or [tool.gannet] in "
+                        "pyproject.toml), or Python with gunicorn's setting names and "
+                        "server hooks (gannet.conf.py, python:MODULE; docs/config-files.md)")
     parser.add_argument("--version", action="version", version=f"gannet {__version__}")
     groups = {key: parser.add_argument_group(title) for key, title in _SECTIONS.items()}
     for setting in SETTINGS:
@@ -150,6 +152,7 @@ def serve(config: Config) -> int:
     """Run the master and its workers when workers were asked for (supervisor/), else one
     worker in this process, and choose the exit status (see the module docstring)."""
     from .server.server import Server
+    from .config.pyconfig import hooks_for
     from .supervisor import Arbiter, worker_count
 
     log = logging.getLogger("gannet.error")
@@ -162,8 +165,11 @@ def serve(config: Config) -> int:
     except ConfigError as exc:  # WEB_CONCURRENCY that is not a number
         log.error("%s", exc)
         return EXIT_CONFIG
+    hooks = hooks_for(config)  # a Python config file's server hooks, or None
+    if workers is None and hooks is not None:  # hooks run under a master, as in gunicorn
+        workers = config.workers  # type: ignore[attr-defined]
     if workers is not None:
-        return Arbiter(config, workers).run()
+        return Arbiter(config, workers, hooks=hooks).run()
     server = Server(config)
     return run_server(server, server.serve(), config.loop)
 

@@ -15,6 +15,7 @@ from typing import Any, Mapping
 from .env_file import EnvFileError, parse_env_file
 from .foreign_flags import FOREIGN_FLAGS
 from .listen import resolve_listen
+from .pyconfig import PythonConfig, PythonConfigError, is_python_config, load_python_config
 from .settings import BY_NAME, SETTINGS, Setting, SettingError
 
 if sys.version_info >= (3, 11):
@@ -30,12 +31,11 @@ class ConfigError(ValueError):
 
 
 def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read a gannet.toml (top-level keys) or a pyproject.toml ([tool.gannet])."""
-    if os.fspath(path).endswith(".py"):  # gunicorn's habit, -c gunicorn.conf.py; some
-        # of those files even parse as TOML, so the name decides
-        raise ConfigError(f"--config {os.fspath(path)}: Python config files are not "
-                          "supported yet; use a TOML file (gannet.toml, or [tool.gannet] "
-                          "in pyproject.toml): see docs/migrating.md")
+    """Read a gannet.toml (top-level keys) or a pyproject.toml ([tool.gannet]); a .py file
+    or ``python:module`` is run as a Python config file (pyconfig.py)."""
+    if is_python_config(path):  # -c gunicorn.conf.py; some of those files even parse as
+        # TOML, so the name decides. Config also keeps the file's warnings (pyconfig.py).
+        return _python_config(path).options
     try:
         with open(path, "rb") as handle:
             data = tomllib.load(handle)
@@ -129,7 +129,7 @@ class Config:
 
         path = config_file if config_file is not None else _discover_pyproject()
         if path is not None:
-            for key, raw in load_config_file(path).items():
+            for key, raw in self._file_options(path).items():
                 if key in ("app", "application"):
                     if self.app is None:
                         self.app = raw
@@ -168,6 +168,15 @@ class Config:
             raise ConfigError(str(exc)) from None
         self.__dict__.update(values)
         self._check_combinations()
+
+    def _file_options(self, path: str) -> dict[str, Any]:
+        """The config file's options; a Python file's warnings and notes are kept too."""
+        if not is_python_config(path):
+            return load_config_file(path)
+        loaded = _python_config(path)
+        self.warnings += loaded.warnings
+        self.notes += loaded.notes
+        return loaded.options
 
     def _load_env_file(self, env: Mapping[str, str], from_config_file: str | None,
                        options: Mapping[str, Any]) -> dict[str, str]:
@@ -221,6 +230,13 @@ class Config:
     def __repr__(self) -> str:
         changed = {k: v for k, v in self.as_dict().items() if self.sources.get(k) != "default"}
         return f"Config(app={self.app!r}, {changed!r})"
+
+
+def _python_config(path: str | os.PathLike[str]) -> PythonConfig:
+    try:
+        return load_python_config(path)
+    except PythonConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _copy(value: Any) -> Any:

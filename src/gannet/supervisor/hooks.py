@@ -1,8 +1,9 @@
 """Server hooks under gunicorn's names, called by the arbiter and its workers.
 
-Every hook is a no-op here; a later Python config file (``-c gannet.conf.py``) fills them
-from a gunicorn.conf.py's functions of the same names. A hook that raises is logged and
-the server goes on: a broken hook must not take the fleet down.
+Every hook is a no-op here; a Python config file (``-c gannet.conf.py``, config/pyconfig.py)
+fills them from a gunicorn.conf.py's functions of the same names (hooks_from_functions).
+A hook that raises is logged and the server goes on: a broken hook must not take the fleet
+down.
 
 Where each one runs: ``on_starting``, ``on_reload``, ``when_ready``, ``pre_fork``,
 ``child_exit``, ``nworkers_changed`` and ``on_exit`` in the master; ``post_fork``,
@@ -13,7 +14,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-__all__ = ["Hooks", "call_hook"]
+__all__ = ["Hooks", "call_hook", "hooks_from_functions"]
 
 logger = logging.getLogger("gannet.error")
 
@@ -65,3 +66,47 @@ def call_hook(hooks: Hooks, name: str, *args: Any) -> None:
         getattr(hooks, name)(*args)
     except Exception:  # noqa: BLE001 - user code
         logger.exception("Error in the %s hook", name)
+
+
+# Which arguments of each hook are the master and which a worker, in gunicorn's order:
+# s = server (the Arbiter), w = worker (a WorkerProcess), - = passed as it is.
+_ROLES = {"on_starting": "s", "on_reload": "s", "when_ready": "s", "pre_fork": "sw",
+          "post_fork": "sw", "post_worker_init": "w", "worker_int": "w", "worker_abort": "w",
+          "worker_exit": "sw", "child_exit": "sw", "nworkers_changed": "s--", "on_exit": "s"}
+
+
+def hooks_from_functions(functions: dict[str, Any], cfg: Any) -> Hooks:
+    """Hooks calling a gunicorn.conf.py's functions with gunicorn's signatures; ``server``
+    and ``worker`` also offer gunicorn's ``.log`` and ``.cfg`` (``cfg`` here), so hooks
+    written for gunicorn (``server.log.info(...)``, ``worker.pid``) run unchanged."""
+    hooks = Hooks()
+    for name, function in functions.items():
+        setattr(hooks, name, _adapted(function, _ROLES[name], cfg))
+    return hooks
+
+
+def _adapted(function: Any, roles: str, cfg: Any) -> Any:
+    def call(*args: Any) -> Any:
+        return function(*(_HookView(arg, cfg) if role in "sw" else arg
+                          for role, arg in zip(roles, args)))
+
+    return call
+
+
+class _HookView:
+    """The Arbiter or a WorkerProcess as a hook sees it: every attribute of the object
+    (``pid``, ``age``, ``num_workers``...), plus gunicorn's ``log`` and ``cfg``."""
+
+    def __init__(self, target: Any, cfg: Any) -> None:
+        object.__setattr__(self, "_target", target)
+        object.__setattr__(self, "cfg", cfg)
+        object.__setattr__(self, "log", logger)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(object.__getattribute__(self, "_target"), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(object.__getattribute__(self, "_target"), name, value)
+
+    def __repr__(self) -> str:
+        return f"<{object.__getattribute__(self, '_target')!r} as a hook sees it>"
