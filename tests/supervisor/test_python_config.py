@@ -4,6 +4,7 @@ what Gannet cannot honour is refused or warned about, naming the file and the se
 from __future__ import annotations
 
 import os
+import pickle
 import socket
 import subprocess
 import sys
@@ -207,3 +208,13 @@ def test_unsupported_settings_and_typos_are_warned_about(tmp_path):
         assert get_unix(sock)[0] == 200
     finally:
         assert server.stop() == 0
+
+
+def test_config_from_a_python_file_stays_plain_picklable_data(tmp_path):
+    """Hooks never enter Config: it still pickles (a spawned worker could receive it)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from gannet.config import Config
+
+    path = write_config(tmp_path, "workers = 3\ndef post_fork(server, worker):\n    pass\n")
+    config = pickle.loads(pickle.dumps(Config("pyconf_app:app", config_file=path, environ={})))
+    assert config.workers == 3 and config.sources["workers"] == f"file {path}"

@@ -71,7 +71,7 @@ RENAMED: dict[str, str] = {
     "preload_app": "preload", "loglevel": "log_level", "logconfig": "log_config",
     "logconfig_json": "log_config", "asgi_loop": "loop",
     "asgi_lifespan": "lifespan", "websocket_max_message_size": "ws_max_size",
-    "max_requests": "limit_max_requests",
+    "max_requests": "limit_max_requests", "reload_extra_files": "reload_extra_file",
 }
 SAME_NAMED = ("bind", "backlog", "workers", "threads", "timeout", "max_requests_jitter",
               "limit_request_line", "limit_request_fields", "limit_request_field_size",
