@@ -33,6 +33,7 @@ _SECTIONS = {
     "wsgi": "WSGI apps",
     "websockets": "WebSockets",
     "workers": "worker processes (the master: docs/workers.md)",
+    "reload": "development reload (docs/reload.md)",
 }
 
 
@@ -167,6 +168,8 @@ def serve(config: Config) -> int:
         return EXIT_CONFIG
     hooks = hooks_for(config)  # a Python config file's server hooks, or None
     if workers is None and hooks is not None:  # hooks run under a master, as in gunicorn
+        workers = config.workers  # type: ignore[attr-defined]
+    if workers is None and config.reload:  # --reload runs the master: -w workers, default 1
         workers = config.workers  # type: ignore[attr-defined]
     if workers is not None:
         return Arbiter(config, workers, hooks=hooks).run()

@@ -108,6 +108,12 @@ class Config:
     ws_ping_interval: float | None
     ws_ping_timeout: float | None
     ws_per_message_deflate: bool
+    reload: bool
+    reload_dir: list[str]
+    reload_include: list[str]
+    reload_exclude: list[str]
+    reload_delay: float
+    reload_extra_file: list[str]
 
     def __init__(
         self,
@@ -211,6 +217,14 @@ class Config:
                 where = _where(self.sources["bind"], BY_NAME["bind"])
                 raise ConfigError(f"--bind{where}: {address!r} is not HOST:PORT, unix:PATH "
                                   "or fd://N")
+        if self.reload and self.preload:  # type: ignore[attr-defined]
+            raise ConfigError("--reload cannot be combined with --preload: the master would "
+                              "hold the old code (under --reload each worker imports the app "
+                              "from disk)")
+        idle = [s.display for s in SETTINGS
+                if s.name.startswith("reload_") and self.sources[s.name] != "default"]
+        if idle and not self.reload:
+            self.warnings.append(f"{', '.join(idle)}: ignored without --reload")
 
     @property
     def bind_addresses(self) -> list[str]:

@@ -17,7 +17,6 @@ __all__ = ["FOREIGN_FLAGS", "hint_for"]
 _U, _G, _UG = "uvicorn's", "gunicorn's", "uvicorn's and gunicorn's"
 _NOT_YET = "is not available yet"
 _TLS = f"{_NOT_YET} (TLS is planned); terminate TLS in the proxy for now (docs/deployment.md)"
-_RELOAD = f"{_NOT_YET} (planned with the supervisor); restart the server by hand for now"
 _PROXY = (f"{_NOT_YET} (proxy support is planned); scope['client'] is the proxy's address "
           "(docs/deployment.md)")
 _LOG_TO_FILE = "is --log-config in Gannet: route the gannet.{} logger to a file handler there"
@@ -65,13 +64,8 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     "-R": (_G, "is not available"),
     "--enable-stdio-inheritance": (_G, "is not available"),
     # ------------------------------------------------------------ development
-    "--reload": (_UG, _RELOAD),
-    "--reload-dir": (_U, _RELOAD),
-    "--reload-include": (_U, _RELOAD),
-    "--reload-exclude": (_U, _RELOAD),
-    "--reload-delay": (_U, _RELOAD),
-    "--reload-engine": (_G, _RELOAD),
-    "--reload-extra-file": (_G, _RELOAD),
+    "--reload-engine": (_G, ("is not needed: Gannet's --reload always uses watchfiles "
+                             "(inotify on Linux; WATCHFILES_FORCE_POLLING=1 polls)")),
     "--use-colors": (_U, ("is not available: Gannet's log lines are plain; set a formatter "
                          "with --log-config")),
     "--no-use-colors": (_U, "is not needed: Gannet's log lines are plain"),

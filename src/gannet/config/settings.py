@@ -268,6 +268,28 @@ SETTINGS: tuple[Setting, ...] = (
     _s("max_requests_jitter", 0, "Add a random 0..N to --max-requests per worker, so workers "
        "do not all retire at once.", convert=to_int, validate=at_least(0), section="workers",
        metavar="N", flags=("--max-requests-jitter", "--limit-max-requests-jitter")),
+    # -------------------------------------------------------------- reload (supervisor/reload.py)
+    _s("reload", False, "Development: watch files and, when one changes, start workers on the "
+       "new code and stop the old ones once the new ones accept (code that cannot load keeps "
+       "the old workers serving until the next change). Runs the master, with -w workers "
+       "(default 1); not with --preload; --timeout is off unless given (docs/reload.md).",
+       convert=to_bool, negatable=True, section="reload"),
+    _s("reload_dir", [], "Directory to watch, recursively; repeatable. Default: --app-dir (the "
+       "current directory).", convert=to_str_list, multiple=True, section="reload",
+       metavar="DIR"),
+    _s("reload_include", [], "Glob of file names that trigger a reload, besides the default "
+       "'*.py'; repeatable. Naming a default exclude ('.*') lifts it.", convert=to_str_list,
+       multiple=True, section="reload", metavar="GLOB"),
+    _s("reload_exclude", [], "Glob of files, or a directory, whose changes never trigger a "
+       "reload; repeatable. Defaults: '.*', '.py[cod]', '.sw.*', '~*', and any hidden, "
+       "__pycache__, node_modules, site-packages or virtualenv directory.",
+       convert=to_str_list, multiple=True, section="reload", metavar="GLOB"),
+    _s("reload_delay", 0.25, "Seconds without a further change before reloading, so saving "
+       "several files at once reloads once.", convert=to_float, validate=at_least(0),
+       section="reload", metavar="SECONDS"),
+    _s("reload_extra_file", [], "A file to watch besides the directories, whatever its name "
+       "(a template, a config file); repeatable (gunicorn's).", convert=to_str_list,
+       multiple=True, section="reload", metavar="PATH"),
     # -------------------------------------------------------------- logging and headers
     _s("log_level", "info", "Log level of the gannet loggers.",
        choices=("critical", "error", "warning", "info", "debug", "trace"),

@@ -101,6 +101,8 @@ class Arbiter:
         self._crashes = 0
         self._next_spawn = 0.0
         self._old_handlers: dict[int, Any] = {}
+        self.reloader: Any = None  # --reload's file watcher (reload.py)
+        self._awaiting_change = False  # --reload: no worker could boot; wait for an edit
 
     # ------------------------------------------------------------------ public API
     def request_reload(self) -> None:
@@ -127,8 +129,11 @@ class Arbiter:
         finally:
             self._restore_signals()
             self._close_listeners()
+            if self.reloader is not None:
+                self.reloader.stop()
             for fd in (self._wake_r, self._wake_w):
                 os.close(fd)
+            self._wake_r = self._wake_w = -1  # a late request_reload() writes nowhere
             logger.info("Master [%d] exiting with status %d", self.pid, self._exit_status)
             call_hook(self.hooks, "on_exit", self)
 
@@ -170,9 +175,20 @@ class Arbiter:
             except ConfigError as exc:
                 logger.error("%s", exc)
                 return bad_config
+        if self.config.reload:  # development: a watcher thread asks for rolling reloads
+            from .reload import Reloader, development_config
+
+            self.config = development_config(self.config)
+            try:
+                self.reloader = Reloader(self.config, self.request_reload)
+            except ConfigError as exc:
+                logger.error("%s", exc)
+                return bad_config
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        if self.reloader is not None:
+            self.reloader.start()
         return None
 
     def _close_listeners(self) -> None:
@@ -240,6 +256,7 @@ class Arbiter:
     def _reload(self) -> None:
         """Rolling reload: the current workers become outgoing; ``_manage`` starts as many
         new ones and stops the outgoing once all the new ones accept."""
+        self._awaiting_change = False  # --reload: the awaited change came; boot again
         call_hook(self.hooks, "on_reload", self)
         outgoing = 0
         for worker in self.workers.values():
@@ -337,6 +354,9 @@ class Arbiter:
 
     def _boot_failed(self, worker: WorkerProcess, code: int) -> None:
         why = f"{BOOT_FAILURES[code]}, exit status {code}"
+        if worker.outgoing:  # a newer reload superseded it; that one's workers are booting
+            logger.info("Worker [%d] of a superseded reload could not boot (%s)", worker.pid, why)
+            return
         if any(w.outgoing and w.stopping is None for w in self.workers.values()):
             logger.error("Reload failed: a new worker could not boot (%s); the old workers "
                          "keep serving", why)
@@ -344,6 +364,11 @@ class Arbiter:
                 if other.stopping is None and not other.outgoing:
                     self._send_stop(other, signal.SIGTERM)
                 other.outgoing = False
+        elif (self.reloader is not None and code != EXIT_CONFIG
+              and not any(w.ready and w.stopping is None for w in self.workers.values())):
+            logger.error("Worker [%d] could not boot (%s); --reload waits for a file change "
+                         "to try again", worker.pid, why)
+            self._awaiting_change = True
         elif not any(w.ready and w.stopping is None for w in self.workers.values()):
             logger.error("Worker [%d] could not boot (%s); no worker is serving, so the master "
                          "stops with status %d", worker.pid, why, code)
@@ -424,7 +449,8 @@ class Arbiter:
             logger.info("Stopping worker [%d] (fewer workers wanted)", extra.pid)
             self._send_stop(extra, signal.SIGTERM)
             fresh.remove(extra)
-        while len(fresh) < self.num_workers and now >= self._next_spawn:
+        while (len(fresh) < self.num_workers and now >= self._next_spawn
+               and not self._awaiting_change):
             worker = self._spawn()
             if worker is None:
                 break
