@@ -34,6 +34,7 @@ _SECTIONS = {
     "websockets": "WebSockets",
     "workers": "worker processes (the master: docs/workers.md)",
     "reload": "development reload (docs/reload.md)",
+    "process": "the process: pid file, user, group, umask (docs/deployment.md)",
 }
 
 

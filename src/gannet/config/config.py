@@ -114,6 +114,10 @@ class Config:
     reload_exclude: list[str]
     reload_delay: float
     reload_extra_file: list[str]
+    pidfile: str | None
+    user: str | None
+    group: str | None
+    umask: int | None
 
     def __init__(
         self,

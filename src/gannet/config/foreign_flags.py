@@ -41,15 +41,8 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
                "(docs/deployment.md)")),
     "--daemon": (_G, ("is not available: run Gannet under systemd or a container runtime "
                      "(docs/deployment.md)")),
-    "-p": (_G, "is not available: systemd or the container runtime tracks the process"),
-    "--pid": (_G, "is not available: systemd or the container runtime tracks the process"),
-    "-u": (_G, "is not available: start Gannet as that user (systemd User=)"),
-    "--user": (_G, "is not available: start Gannet as that user (systemd User=)"),
-    "-g": (_G, "is not available: start Gannet with that group (systemd Group=)"),
-    "--group": (_G, "is not available: start Gannet with that group (systemd Group=)"),
-    "-m": (_G, "is not available: set the umask in the service manager (systemd UMask=)"),
-    "--umask": (_G, "is not available: set the umask in the service manager (systemd UMask=)"),
-    "--initgroups": (_G, "is not available"),
+    "--initgroups": (_G, ("is not needed: with -u/--user, Gannet always sets the user's "
+                         "supplementary groups (initgroups)")),
     "-n": (_G, "is not available"),
     "--name": (_G, "is not available"),
     "--reuse-port": (_G, _NOT_YET),

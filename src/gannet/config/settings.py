@@ -104,6 +104,23 @@ def _optional(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return convert_optional
 
 
+def to_umask(value: Any) -> int:
+    """gunicorn's -m/--umask forms: 0o22 or 022 (octal), 0x12, or decimal 18."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        text = to_str(value).strip()
+        if len(text) > 1 and text[0] == "0" and text[1].isdigit():
+            text = "0o" + text[1:]  # 022 is octal, as in chmod and gunicorn
+        try:
+            number = int(text, 0)
+        except ValueError:
+            raise ValueError(f"expected an octal umask such as 0o22 or 022, got {value!r}") from None
+    if not 0 <= number <= 0o777:
+        raise ValueError(f"a umask is between 0 and 0o777, got {value!r}")
+    return number
+
+
 # ---------------------------------------------------------------- validators
 
 
@@ -290,6 +307,23 @@ SETTINGS: tuple[Setting, ...] = (
     _s("reload_extra_file", [], "A file to watch besides the directories, whatever its name "
        "(a template, a config file); repeatable (gunicorn's).", convert=to_str_list,
        multiple=True, section="reload", metavar="PATH"),
+    # -------------------------------------------------------------- the process (operations)
+    _s("pidfile", None, "Write the process id (the master's, or the single process's) to "
+       "this file once the sockets are bound; removed at exit. A file naming another live "
+       "process stops the start (exit 1); a stale one is replaced.", convert=_opt_str,
+       section="process", metavar="FILE", flags=("-p", "--pid")),
+    _s("user", None, "Run the app as this user (name or number): started as root, Gannet "
+       "binds first, then the workers (or the single process) switch before importing the "
+       "app; the master stays root. A Unix socket file is given to the user.",
+       convert=_opt_str, section="process", metavar="USER", flags=("-u", "--user")),
+    _s("group", None, "Run the app with this group (name or number); with --user alone, "
+       "the user's primary group.", convert=_opt_str, section="process", metavar="GROUP",
+       flags=("-g", "--group")),
+    _s("umask", None, "Set this umask at start (0o22, 022 or decimal, as gunicorn's -m): it "
+       "applies to the files the server and the app create, and a Unix socket file's mode "
+       "is 0o666 less it. Unset: the inherited umask (the socket file is 0o666).",
+       convert=_optional(to_umask), section="process", metavar="UMASK",
+       flags=("-m", "--umask")),
     # -------------------------------------------------------------- logging and headers
     _s("log_level", "info", "Log level of the gannet loggers.",
        choices=("critical", "error", "warning", "info", "debug", "trace"),

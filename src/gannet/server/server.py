@@ -56,6 +56,7 @@ class Server:
         self.worker: Worker | None = None
         self._should_exit = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.notifier: Any = None  # systemd's (supervisor/systemd.py) in the single process
 
     # ------------------------------------------------------------------ public API
     @property
@@ -93,11 +94,27 @@ class Server:
         """Load the app, bind (or adopt ``sockets``, already bound and listening), and
         serve until stopped. Raises the phase's exception when start-up fails."""
         self._loop = asyncio.get_running_loop()
-        loaded = self.preloaded or load(self.config)
+        duties = None
+        if sockets is None:  # the single process: its --pid, -u/-g, umask, systemd
+            from ..supervisor.operations import ProcessDuties
+
+            duties = ProcessDuties(self.config)
+            self.notifier = duties.notifier
+            if duties.credentials is not None:  # bind as root, switch before the import
+                self.listeners = duties.bind(switch=True)
+        try:
+            loaded = self.preloaded or load(self.config)
+        except BaseException:
+            _close_listeners(self.listeners)  # bound early for -u/-g
+            if duties is not None:
+                duties.close()
+            raise
         from ..asgi.trace import install as trace_asgi_messages  # wraps only at TRACE level
         trace_asgi_messages(loaded)
-        self.listeners = _bind(self.config, sockets)
-        worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=self.on_tick,
+        if not self.listeners:
+            self.listeners = duties.bind() if duties else _bind(self.config, sockets)
+        on_tick = duties.on_tick(self.on_tick) if duties else self.on_tick
+        worker = self.worker = Worker(self.config, loaded, self.listeners, on_tick=on_tick,
                                       on_max_requests=self.on_max_requests,
                                       drain_idle_grace=self.drain_idle_grace)
         if self._should_exit:
@@ -108,6 +125,8 @@ class Server:
         finally:
             self._restore_signal_handlers()
             _close_listeners(self.listeners)
+            if duties is not None:
+                duties.close()
         logger.info("Finished server process [%d]", os.getpid())
         if worker.failure is not None:
             raise ListenerLost(worker.failure)
@@ -116,6 +135,8 @@ class Server:
     def handle_exit(self, sig: int) -> None:
         """Signal handler: only records what was asked; the worker acts on it."""
         worker = self.worker
+        if self.notifier is not None:
+            self.notifier.stopping()
         if worker is None:
             self._should_exit = True
             return
@@ -127,6 +148,8 @@ class Server:
 
     def _request_exit(self) -> None:
         self._should_exit = True
+        if self.notifier is not None:
+            self.notifier.stopping()
         if self.worker is not None:
             self.worker.request_exit()
 

@@ -32,6 +32,10 @@ from ..server.listeners import BindError, Listener
 from .channel import BEAT, DUMP, DUMPED, RETIRE, Channel, send
 from .hooks import Hooks, call_hook
 from .logfiles import reopen_log_files
+from .operations import ProcessDuties
+from .privileges import Credentials
+from .proctitle import set_title
+from .systemd import Notifier
 from .watchdog import DUMP_SIGNAL
 
 __all__ = ["Arbiter", "WorkerProcess"]
@@ -103,6 +107,10 @@ class Arbiter:
         self._old_handlers: dict[int, Any] = {}
         self.reloader: Any = None  # --reload's file watcher (reload.py)
         self._awaiting_change = False  # --reload: no worker could boot; wait for an edit
+        self.credentials: Credentials | None = None  # what workers switch to (-u/-g)
+        self.notifier = Notifier(None)  # systemd's, once _start reads the environment
+        self._duties: ProcessDuties | None = None
+        self._ready_told = False  # READY=1 sent for the first full set of workers
 
     # ------------------------------------------------------------------ public API
     def request_reload(self) -> None:
@@ -116,10 +124,13 @@ class Arbiter:
     def run(self) -> int:
         """Bind, (preload,) start the workers and supervise them until stopped."""
         logger.info("Starting gannet master [%d] with %d worker(s)", self.pid, self.num_workers)
+        set_title("master", self.config.app)
         call_hook(self.hooks, "on_starting", self)
         status = self._start()
         if status is not None:
             self._close_listeners()
+            if self._duties is not None:
+                self._duties.close()
             call_hook(self.hooks, "on_exit", self)
             return status
         try:
@@ -129,6 +140,8 @@ class Arbiter:
         finally:
             self._restore_signals()
             self._close_listeners()
+            if self._duties is not None:
+                self._duties.close()
             if self.reloader is not None:
                 self.reloader.stop()
             for fd in (self._wake_r, self._wake_w):
@@ -155,11 +168,15 @@ class Arbiter:
         """Bind and preload; the exit status when that fails."""
         from ..cli import EXIT_APP_LOAD as app_load, EXIT_CONFIG as bad_config, EXIT_ERROR as error
         from ..loading import AppLoadError
-        from ..server.server import _bind, load
+        from ..server.server import load
 
         try:
-            if not self.listeners:
-                self.listeners = _bind(self.config, None)
+            duties = self._duties = ProcessDuties(self.config)  # umask, -u/-g, systemd, --pid
+            self.notifier, self.credentials = duties.notifier, duties.credentials
+            self.listeners = duties.bind(self.listeners)  # the workers switch to -u/-g
+        except ConfigError as exc:
+            logger.error("%s", exc)
+            return bad_config
         except BindError as exc:
             logger.error("%s", exc, exc_info=exc.__cause__ if getattr(exc, "unexpected", False) else None)
             return error
@@ -246,6 +263,7 @@ class Arbiter:
         if self._stopping == "fast" or (graceful and self._stopping == "graceful"):
             return
         self._stopping = "graceful" if graceful else "fast"
+        self.notifier.stopping()
         grace = self.config.timeout_graceful_shutdown
         logger.info("%s: stopping %d worker(s)%s", "Graceful stop" if graceful else "Fast stop",
                     len(self.workers), f" (up to {grace:g}s to drain)" if graceful else "")
@@ -258,6 +276,7 @@ class Arbiter:
         new ones and stops the outgoing once all the new ones accept."""
         self._awaiting_change = False  # --reload: the awaited change came; boot again
         call_hook(self.hooks, "on_reload", self)
+        self.notifier.reloading(f"Reloading: starting {self.num_workers} new worker(s)")
         outgoing = 0
         for worker in self.workers.values():
             if worker.stopping is None:
@@ -270,6 +289,7 @@ class Arbiter:
     def _loop(self) -> int:
         while True:
             self._wait()
+            self.notifier.watchdog()  # from this loop: a stuck master stops the pings
             while self._queue:
                 self._handle_signal(self._queue.popleft())
             self._reap()
@@ -360,6 +380,7 @@ class Arbiter:
         if any(w.outgoing and w.stopping is None for w in self.workers.values()):
             logger.error("Reload failed: a new worker could not boot (%s); the old workers "
                          "keep serving", why)
+            self.notifier.ready(f"Reload failed ({why}); {self.num_workers} old worker(s) serving")
             for other in self.workers.values():
                 if other.stopping is None and not other.outgoing:
                     self._send_stop(other, signal.SIGTERM)
@@ -456,10 +477,15 @@ class Arbiter:
                 break
             fresh.append(worker)
         replaced = [w for w in active if w.outgoing or w.retiring]
-        if replaced and sum(w.ready for w in fresh) >= self.num_workers:
+        all_ready = sum(w.ready for w in fresh) >= self.num_workers
+        if all_ready and not self._ready_told:
+            self._ready_told = True
+            self.notifier.ready(f"{self.num_workers} worker(s) serving")
+        if replaced and all_ready:
             if any(w.outgoing for w in replaced):
                 logger.info("Reload complete: %d new worker(s) accepting; the old ones drain",
                             self.num_workers)
+                self.notifier.ready(f"Reloaded: {self.num_workers} worker(s) serving")
             for worker in replaced:
                 self._send_stop(worker, signal.SIGTERM)
 

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from .channel import BEAT, RETIRE, Channel, send
 from .hooks import call_hook
 from .logfiles import reopen_log_files
+from .privileges import switch_to
+from .proctitle import set_title
 from .watchdog import install_stack_dump, start_watchdog
 
 if TYPE_CHECKING:
@@ -46,8 +48,11 @@ def worker_main(arbiter: "Arbiter", process: "WorkerProcess", channel: Channel) 
         arbiter.close_in_child(process)
         channel.worker_side()
         install_stack_dump()
+        set_title("worker", arbiter.config.app)
         call_hook(arbiter.hooks, "post_fork", arbiter, process)
-        status = _serve(arbiter, process, channel)
+        status = _become_user(arbiter)  # -u/-g, before the app is imported
+        if status == 0:
+            status = _serve(arbiter, process, channel)
         call_hook(arbiter.hooks, "worker_exit", arbiter, process)
     except BaseException:  # noqa: BLE001 - nothing may escape into the master's code
         logger.exception("Worker %d failed", os.getpid())
@@ -67,6 +72,19 @@ def _reset_signals() -> None:
     for sig in _MASTER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN if sig in _IGNORED else signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any Python program
+
+
+def _become_user(arbiter: "Arbiter") -> int:
+    """Switch to --user/--group; 0, or 2 (a bad option: the master stops, no crash loop)."""
+    from ..cli import EXIT_CONFIG
+    from ..config import ConfigError
+
+    try:
+        switch_to(arbiter.credentials)
+    except ConfigError as exc:
+        logger.error("%s", exc)
+        return EXIT_CONFIG
+    return 0
 
 
 def _serve(arbiter: "Arbiter", process: "WorkerProcess", channel: Channel) -> int:
