@@ -111,7 +111,7 @@ def test_header_is_not_header_read_timeout():
     (["--keep-alive=5"], ["gunicorn's --keep-alive"]),
     (["--daemon"], ["gunicorn's --daemon", "systemd"]),
     (["--ssl-keyfile", "k.pem"], ["uvicorn's --ssl-keyfile", "TLS"]),
-    (["--reload"], ["--reload", "not available yet"]),
+    (["--reload-engine", "inotify"], ["gunicorn's --reload-engine", "watchfiles"]),
     (["-k", "uvicorn.workers.UvicornWorker"], ["gunicorn's -k", "--interface"]),
     (["--access-logfile", "-"], ["--no-access-log"]),
     (["--tiemout-keep-alive", "3"], ["did you mean --timeout-keep-alive?"]),
@@ -142,11 +142,11 @@ def test_value_after_a_boolean_flag_gets_a_clear_message():
     assert "boolean options take no value" in line
 
 
-def test_python_config_file_is_refused_with_advice(tmp_path):
-    # Valid TOML as well as Python: only the name can tell.
-    (tmp_path / "gunicorn.conf.py").write_text('bind = "127.0.0.1:0"\n')
+def test_python_config_file_is_read_as_python(tmp_path):
+    # Valid TOML as well as Python: the name decides, and a .py file is Python.
+    (tmp_path / "gunicorn.conf.py").write_text('workers = "x"\n')
     line = refused("cfg_apps:app", "-c", str(tmp_path / "gunicorn.conf.py"))
-    assert "Python config files are not supported yet" in line and "gannet.toml" in line
+    assert f"workers (from {tmp_path / 'gunicorn.conf.py'}): expected an integer" in line
 
 
 # ------------------------------------------------------------------ --header

@@ -112,8 +112,9 @@ app = "myproject.asgi:application"
 port = 8080
 ```
 
-A `.py` file (`-c gunicorn.conf.py`) is refused with exit 2: Python config files are not
-supported yet.
+A `.py` file (`-c gannet.conf.py`, or `-c python:MODULE`) is a Python config file: a
+gunicorn.conf.py runs unchanged, with gunicorn's setting names and server hooks
+(docs/config-files.md).
 
 ### Environment variables
 
