@@ -162,7 +162,7 @@ def _execute(location: str) -> dict[str, Any]:
             sys.path.insert(0, os.getcwd())
         try:
             return dict(vars(importlib.import_module(module_name)))
-        except Exception as exc:  # noqa: BLE001 - whatever the user's module raises
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - whatever the module raises
             raise PythonConfigError(f"--config {location}: " + describe_load_error(
                 exc, f"importing the config module {module_name!r}")) from None
     try:
@@ -177,7 +177,8 @@ def _execute(location: str) -> dict[str, Any]:
                                  "__file__": path, "__doc__": None, "__package__": None}
     try:
         exec(compile(source, path, "exec"), namespace)  # noqa: S102 - the user's config
-    except Exception as exc:  # noqa: BLE001 - a broken config file is the user's to fix
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a broken config file is the
+        # user's to fix; sys.exit() in it must not end the start silently (even with 0)
         raise PythonConfigError(f"--config {location}: " + describe_load_error(
             exc, f"running the config file {location}")) from None
     return namespace

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 
 from ..server.listeners import BindError
 
@@ -34,23 +35,49 @@ class PidFile:
     def create(self, pid: int | None = None) -> None:
         """Write ``pid`` (ours by default); refuse when the file names another live process."""
         pid = os.getpid() if pid is None else pid
+        existed = os.path.lexists(self.path)  # before the check: what the check saw, or less
         other = self._live_owner()
         if other is not None and other != pid:
             raise PidFileError(f"--pid {self.path}: already running on PID {other} (the pid "
                                "file names a live process; stop it, or remove the file if "
                                "that process is not Gannet)")
-        temporary = f"{self.path}.{pid}.tmp"
         try:
-            with open(temporary, "w", encoding="ascii") as handle:
-                handle.write(f"{pid}\n")
-            os.chmod(temporary, 0o644)  # readable by the scripts that signal us
-            os.replace(temporary, self.path)
+            temporary = self._write_temporary(pid)
         except OSError as exc:
-            _unlink(temporary)
             raise PidFileError(f"--pid {self.path}: cannot write the pid file: "
                                f"{exc.strerror or exc}") from None
+        try:
+            if not existed:
+                _link_or_replace(temporary, self.path)
+            else:
+                os.replace(temporary, self.path)  # a stale file, or our own
+        except FileExistsError:
+            owner = self._live_owner()
+            raise PidFileError(f"--pid {self.path}: another process wrote the pid file "
+                               f"while this one started (PID {owner or 'unknown'})") from None
+        except OSError as exc:
+            raise PidFileError(f"--pid {self.path}: cannot write the pid file: "
+                               f"{exc.strerror or exc}") from None
+        finally:
+            _unlink(temporary)
         self.pid = pid
         logger.info("Wrote pid %d to %s", pid, self.path)
+
+    def _write_temporary(self, pid: int) -> str:
+        """A new file beside the pid file, never an existing path (see the module doc)."""
+        directory, name = os.path.split(self.path)
+        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o644)
+        try:
+            os.fchmod(fd, 0o644)  # readable by the scripts that signal us, whatever the umask
+            os.write(fd, f"{pid}\n".encode("ascii"))
+        except BaseException:
+            os.close(fd)
+            _unlink(temporary)
+            raise
+        os.close(fd)
+        return temporary
 
     def remove(self) -> None:
         """Remove the file if it still holds our pid (a successor may have replaced it)."""
@@ -84,6 +111,17 @@ class PidFile:
         except PermissionError:
             return pid  # alive, owned by another user
         return pid
+
+
+def _link_or_replace(temporary: str, path: str) -> None:
+    """Put ``temporary`` at ``path`` only if nothing is there (FileExistsError otherwise);
+    a file system without hard links gets the plain rename."""
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        raise
+    except OSError:
+        os.replace(temporary, path)
 
 
 def _unlink(path: str) -> None:

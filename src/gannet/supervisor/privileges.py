@@ -54,6 +54,11 @@ def resolve(config: Config) -> Credentials | None:
         entry = _lookup(user, pwd.getpwnam, pwd.getpwuid, "-u/--user", "user")
         if entry is None:
             uid = int(user)
+            if group is None and os.geteuid() == 0 and uid != 0:
+                # no passwd entry, so no primary group: keeping root's group (gid 0, as
+                # gunicorn would) leaves the app every file root's group may read or write
+                raise ConfigError(f"-u/--user {user}: uid {user} has no passwd entry, so it "
+                                  "has no primary group; give -g/--group as well")
         else:
             uid, gid, name = entry.pw_uid, entry.pw_gid, entry.pw_name
     if group is not None:

@@ -53,21 +53,37 @@ def activated_sockets(environ: MutableMapping[str, str] | None = None) -> list[s
         raise BindError(f"systemd socket activation: LISTEN_FDS={count!r} is not a number") from None
     labels = names.split(":") if names else []
     sockets = []
-    for index, fd in enumerate(range(LISTEN_FDS_START, LISTEN_FDS_START + number)):
-        label = labels[index] if index < len(labels) else f"fd {fd}"
-        try:
-            sock = socket.socket(fileno=fd)  # family and type come from the descriptor
-        except OSError as exc:
-            raise BindError(f"systemd socket activation: {label} (fd {fd}) is not a socket: "
-                            f"{exc.strerror or exc}") from None
-        if sock.type != socket.SOCK_STREAM:
-            sock.detach()
-            raise BindError(f"systemd socket activation: {label} (fd {fd}) is not a stream "
-                            "socket (use ListenStream= in the .socket unit)")
-        sock.setblocking(False)
-        sock.set_inheritable(True)
-        logger.info("Using the socket systemd passed: %s (fd %d)", label, fd)
-        sockets.append(sock)
+    try:
+        for index, fd in enumerate(range(LISTEN_FDS_START, LISTEN_FDS_START + number)):
+            label = f"{labels[index]} (fd {fd})" if index < len(labels) else f"fd {fd}"
+            sockets.append(_adopt(fd, label))
+    except BindError:
+        for sock in sockets:
+            sock.detach()  # systemd's descriptors stay open; we exit anyway
+        raise
+    return sockets
+
+
+def _adopt(fd: int, label: str) -> socket.socket:
+    """The listening stream socket at ``fd``, close-on-exec as sd_listen_fds leaves it (a
+    program the app execs must not hold the port open); BindError for anything else."""
+    try:
+        sock = socket.socket(fileno=fd)  # family and type come from the descriptor
+    except OSError as exc:
+        raise BindError(f"systemd socket activation: {label} is not a socket: "
+                        f"{exc.strerror or exc}") from None
+    if sock.type != socket.SOCK_STREAM:
+        sock.detach()
+        raise BindError(f"systemd socket activation: {label} is not a stream socket (use "
+                        "ListenStream= in the .socket unit)")
+    if not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        sock.detach()
+        raise BindError(f"systemd socket activation: {label} is not listening (a connection "
+                        "passed with Accept=yes? Gannet needs Accept=no, the default)")
+    sock.setblocking(False)
+    sock.set_inheritable(False)
+    logger.info("Using the socket systemd passed: %s", label)
+    return sock
     return sockets
 
 
