@@ -4,16 +4,21 @@ config file that calls sys.exit()."""
 from __future__ import annotations
 
 import os
+import json
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 import test_operations as operations
 import test_systemd as fake_systemd
 from conftest import APPS, ROOT, popen_logged
+from sup_helpers import get, start_master, wait_until
 
 from gannet.supervisor.pidfile import PidFile, PidFileError
 
@@ -87,6 +92,38 @@ def test_a_numeric_user_without_a_passwd_entry_needs_a_group():
     assert result.returncode == 2, result.stderr
     assert f"uid {uid} has no passwd entry" in result.stderr
     assert "-g/--group" in result.stderr
+
+
+@operations.needs_root
+def test_workers_still_write_a_log_file_after_usr1_reopens_it():
+    # --log-config's file is opened by root in the master; a worker running as nobody
+    # reopens it by name on USR1 (logrotate's postrotate).
+    logs = Path(tempfile.mkdtemp(prefix="gannet-logs-"))
+    os.chmod(logs, 0o755)
+    log_file = logs / "access.log"
+    config = logs / "logging.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": str(log_file)},
+                     "stderr": {"class": "logging.StreamHandler"}},
+        "loggers": {"gannet.access": {"handlers": ["file"], "level": "INFO", "propagate": False},
+                    "gannet.error": {"handlers": ["stderr"], "level": "INFO",
+                                     "propagate": False}}}))
+    server = start_master("basic:app", "--log-config", str(config), *operations.AS_NOBODY,
+                          workers=1)
+    try:
+        assert get(server, "/before")[0] == 200
+        wait_until(lambda: "/before" in log_file.read_text(), what="the first access line")
+        server.proc.send_signal(signal.SIGUSR1)
+        wait_until(lambda: "USR1: reopened" in server.log, what="the master's reopen")
+        # before: the worker's reopen raised PermissionError and left the file closed
+        wait_until(lambda: get(server, "/after")[0] == 200 and "/after" in log_file.read_text(),
+                   what="an access line written after USR1")
+        assert "PermissionError" not in server.log, server.log
+    finally:
+        status = server.stop()
+        shutil.rmtree(logs, ignore_errors=True)
+        assert status == 0, server.log
 
 
 # ------------------------------------------------------------------------ socket activation

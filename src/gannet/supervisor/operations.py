@@ -4,9 +4,10 @@ activation, sd_notify) and ``--pid``.
 
 Order matters and is the same in both: the umask first (it shapes every file created
 after it), the names resolved (a typo stops the start before anything is bound), then the
-sockets bound (or taken from systemd), the Unix socket files handed to the user, the pid
-file written, and only then -- in the single process, before the app is imported -- the
-switch to the user. The master never switches: its workers do, right after the fork.
+sockets bound (or taken from systemd), the Unix socket files and the log files handed to
+the user, the pid file written, and only then -- in the single process, before the app is
+imported -- the switch to the user. The master never switches: its workers do, right
+after the fork.
 """
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from typing import Callable
 from ..config import Config
 from ..server.listeners import Listener
 from .pidfile import PidFile
-from .privileges import apply_umask, hand_over_sockets, resolve, switch_to
+from .privileges import (apply_umask, hand_over_log_files, hand_over_sockets, resolve,
+                         switch_to)
 from .systemd import Notifier, listen_sockets
 
 __all__ = ["ProcessDuties"]
@@ -42,6 +44,7 @@ class ProcessDuties:
         listeners = given or _bind(self.config, self.sockets)
         try:
             hand_over_sockets(listeners, self.config, self.credentials)
+            hand_over_log_files(self.credentials)
             if self.pidfile is not None:
                 self.pidfile.create()
             if switch:

@@ -24,7 +24,8 @@ from typing import Iterable
 from ..config import Config, ConfigError
 from ..server.listeners import Listener
 
-__all__ = ["Credentials", "resolve", "switch_to", "apply_umask", "hand_over_sockets"]
+__all__ = ["Credentials", "resolve", "switch_to", "apply_umask", "hand_over_sockets",
+           "hand_over_log_files"]
 
 logger = logging.getLogger("gannet.error")
 
@@ -127,3 +128,24 @@ def hand_over_sockets(listeners: Iterable[Listener], config: Config,
         except OSError as exc:
             logger.warning("Cannot set the owner or mode of %s: %s", listener.path,
                            exc.strerror or exc)
+
+
+def hand_over_log_files(credentials: Credentials | None) -> None:
+    """Give the files --log-config opened (as root) to the user, as gunicorn does: a worker
+    reopens them by name on USR1 (logrotate), and a root-owned 0644 file would refuse it,
+    closing its log for good."""
+    if credentials is None:
+        return
+    for path in _log_file_paths():
+        try:
+            os.chown(path, credentials.uid, credentials.gid)
+        except OSError as exc:
+            logger.warning("Cannot give the log file %s to %s: %s (USR1 cannot reopen it)",
+                           path, credentials, exc.strerror or exc)
+
+
+def _log_file_paths() -> set[str]:
+    loggers = [logging.getLogger()] + [item for item in logging.root.manager.loggerDict.values()
+                                       if isinstance(item, logging.Logger)]
+    return {handler.baseFilename for item in loggers for handler in item.handlers
+            if isinstance(handler, logging.FileHandler)}
