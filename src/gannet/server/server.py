@@ -14,20 +14,26 @@ asked (``handle_exit``); the worker acts on it. Library code never exits the pro
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import signal
 import socket
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ..config import Config, ConfigError
-from ..loading import ASGI2Adapter, AppLoadError, describe_load_error, detect_interface, load_app
 from .listeners import BindError, Listener, bind
-from .worker import ListenerLost, LoadedApp, Worker
 
-__all__ = ["Server", "run_loop", "AppLoadError", "BindError", "load"]
+if TYPE_CHECKING:
+    import asyncio
+
+    from .worker import LoadedApp, Worker
+
+# asyncio, the app loader and the worker (h1, ASGI) are imported where they are used: the
+# master imports this module for _bind and Server but never serves, and each of them costs
+# it resident memory (issue 11: master RSS under 25 MiB).
+
+__all__ = ["Server", "run_loop", "BindError", "load"]
 
 logger = logging.getLogger("gannet.error")
 
@@ -93,6 +99,10 @@ class Server:
     async def serve(self, sockets: list[socket.socket] | None = None) -> None:
         """Load the app, bind (or adopt ``sockets``, already bound and listening), and
         serve until stopped. Raises the phase's exception when start-up fails."""
+        import asyncio
+
+        from .worker import ListenerLost, Worker
+
         self._loop = asyncio.get_running_loop()
         duties = None
         if sockets is None:  # the single process: its --pid, -u/-g, umask, systemd
@@ -178,6 +188,9 @@ class Server:
 def load(config: Config) -> LoadedApp:
     """Import and build the app; every failure becomes AppLoadError, whose message shows
     the app's frames, not ours (loading.describe_load_error)."""
+    from ..loading import ASGI2Adapter, AppLoadError, describe_load_error, detect_interface, load_app
+    from .worker import LoadedApp
+
     try:
         app = load_app(config.app, factory=config.factory, app_dir=config.app_dir)
         interface = config.interface
@@ -233,6 +246,8 @@ async def _no_asgi_app(scope: dict, receive: Any, send: Any) -> None:
 
 
 def _loop_is_current(loop: asyncio.AbstractEventLoop) -> bool:
+    import asyncio
+
     try:
         return asyncio.get_running_loop() is loop
     except RuntimeError:
@@ -249,6 +264,8 @@ def run_loop(main: Any, loop_name: str = "auto") -> Any:
 
     Unlike ``asyncio.run``, the clean-up after ``main`` is bounded: tasks still pending
     (an app that ignores cancellation) get CANCEL_GRACE seconds, not forever."""
+    import asyncio
+
     factory = _loop_factory(loop_name)
     loop = factory() if factory is not None else asyncio.new_event_loop()
     try:
@@ -263,6 +280,8 @@ def run_loop(main: Any, loop_name: str = "auto") -> Any:
 
 
 def _cancel_leftovers(loop: asyncio.AbstractEventLoop) -> None:
+    import asyncio
+
     from .worker import CANCEL_GRACE
 
     tasks = [task for task in asyncio.all_tasks(loop) if not task.done()]

@@ -167,8 +167,6 @@ class Arbiter:
     def _start(self) -> int | None:
         """Bind and preload; the exit status when that fails."""
         from ..cli import EXIT_APP_LOAD as app_load, EXIT_CONFIG as bad_config, EXIT_ERROR as error
-        from ..loading import AppLoadError
-        from ..server.server import load
 
         try:
             duties = self._duties = ProcessDuties(self.config)  # umask, -u/-g, systemd, --pid
@@ -184,6 +182,9 @@ class Arbiter:
             listener.sock.set_inheritable(True)
             logger.info("Master [%d] bound %s", self.pid, listener.url)
         if self.config.preload:  # type: ignore[attr-defined]
+            from ..loading import AppLoadError  # only here: the master imports no loader
+            from ..server.server import load
+
             try:
                 self.preloaded = load(self.config)
             except AppLoadError as exc:

@@ -9,7 +9,6 @@ status is the single process's (cli.run_server), which tells the master why it s
 """
 from __future__ import annotations
 
-import asyncio
 import copy
 import logging
 import os
@@ -50,6 +49,7 @@ def worker_main(arbiter: "Arbiter", process: "WorkerProcess", channel: Channel) 
         install_stack_dump()
         set_title("worker", arbiter.config.app)
         call_hook(arbiter.hooks, "post_fork", arbiter, process)
+        _import_serving_code()
         status = _become_user(arbiter)  # -u/-g, before the app is imported
         if status == 0:
             status = _serve(arbiter, process, channel)
@@ -72,6 +72,17 @@ def _reset_signals() -> None:
     for sig in _MASTER_SIGNALS:
         signal.signal(sig, signal.SIG_IGN if sig in _IGNORED else signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # as in any Python program
+
+
+def _import_serving_code() -> None:
+    """Import asyncio and Gannet's serving modules before -u/-g: the master leaves them
+    out to stay small, and the user may not be able to read the interpreter's files (only
+    the app is meant to be imported as the user)."""
+    import asyncio  # noqa: F401
+
+    from .. import cli, loading  # noqa: F401
+    from ..asgi import lifespan  # noqa: F401
+    from ..server import worker  # noqa: F401
 
 
 def _become_user(arbiter: "Arbiter") -> int:
@@ -119,6 +130,8 @@ def _serve(arbiter: "Arbiter", process: "WorkerProcess", channel: Channel) -> in
 async def _run(server: Any, arbiter: "Arbiter", process: "WorkerProcess") -> None:
     """``server.serve()`` with the worker's own signals: QUIT stops fast (the master's
     INT/QUIT), USR1 reopens log files. INT and TERM are the server's own."""
+    import asyncio  # here, not at the top: the master imports this module to fork
+
     loop = asyncio.get_running_loop()
 
     def fast_stop() -> None:
