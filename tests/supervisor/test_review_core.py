@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT
-from sup_helpers import get, start_master
+from sup_helpers import get, start_master, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,5 +35,78 @@ def test_the_master_loads_no_event_loop_nor_http_parser():
         worker = int(get(server)[1].split()[0])
         assert {"_asyncio", "parser"} <= _mapped_extensions(worker)  # the check can see them
         assert not {"_asyncio", "_ssl", "parser"} & _mapped_extensions(server.proc.pid)
+    finally:
+        assert server.stop() == 0
+
+
+SLOW_IMPORT = """\
+import os, time
+open(os.environ["RV1_IMPORTING"], "w").close()
+time.sleep(40)  # a --preload import that takes long (the test stops the master during it)
+async def app(scope, receive, send):
+    pass
+"""
+
+
+def _gannet(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    full_env = {**os.environ, **env, "PYTHONPATH": str(ROOT / "src")}
+    return subprocess.Popen([sys.executable, "-m", "gannet", *args], cwd=cwd, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["INT", "TERM"])
+def test_a_stop_during_a_long_preload_exits_0_and_cleans_up(tmp_path, sig):
+    """Before: INT printed a KeyboardInterrupt traceback and TERM killed the master (status
+    -2 / -15), both leaving the Unix socket file and the pid file behind."""
+    (tmp_path / "slow_import.py").write_text(SLOW_IMPORT)
+    importing, sock, pid = tmp_path / "importing", tmp_path / "g.sock", tmp_path / "g.pid"
+    proc = _gannet(["slow_import:app", "-w", "2", "--preload", "--uds", str(sock), "--pid",
+                    str(pid)], tmp_path, {"RV1_IMPORTING": str(importing)})
+    try:
+        wait_until(importing.exists, what="the preload importing the app")
+        assert sock.exists() and pid.exists()
+        proc.send_signal(sig)
+        output, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=5)
+    assert proc.returncode == 0, output
+    assert f"{signal.Signals(sig).name} during start-up: stopping" in output
+    assert "Traceback" not in output and "Booting worker" not in output, output
+    assert not sock.exists() and not pid.exists()
+
+
+SPAWNS = """\
+import subprocess, sys
+CHILD = ("import os, socket\\n"
+         "n = 0\\n"
+         "for fd in map(int, os.listdir('/proc/self/fd')):\\n"
+         "    try:\\n"
+         "        s = socket.socket(fileno=os.dup(fd))\\n"
+         "    except OSError:\\n"
+         "        continue\\n"
+         "    with s:\\n"
+         "        n += s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)\\n"
+         "print(n)\\n")
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    # What os.system() or a subprocess with close_fds=False hands its program.
+    out = subprocess.run([sys.executable, "-c", CHILD], close_fds=False,
+                         capture_output=True, text=True).stdout
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    await send({"type": "http.response.body", "body": out.encode()})
+"""
+
+
+def test_a_program_a_worker_execs_does_not_inherit_the_listening_socket(tmp_path):
+    """Before: the master made its listeners inheritable (fork does not need it), so any
+    program the app exec()ed held the port open, listening, after Gannet had stopped."""
+    (tmp_path / "spawns.py").write_text(SPAWNS)
+    server = start_master("spawns:app", "--app-dir", str(tmp_path), workers=1)
+    try:
+        status, body = get(server)
+        assert (status, body.strip()) == (200, "0")
     finally:
         assert server.stop() == 0

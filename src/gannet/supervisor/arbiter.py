@@ -53,6 +53,7 @@ MAX_BACKOFF = 30.0
 EXIT_ERROR, EXIT_CONFIG, EXIT_LIFESPAN, EXIT_APP_LOAD = 1, 2, 3, 4
 BOOT_FAILURES = {EXIT_CONFIG: "a bad option", EXIT_LIFESPAN: "the lifespan startup failed",
                  EXIT_APP_LOAD: "the app could not be loaded"}
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 SIGNALS = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGTTIN,
            signal.SIGTTOU, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD)
 
@@ -126,15 +127,13 @@ class Arbiter:
         logger.info("Starting gannet master [%d] with %d worker(s)", self.pid, self.num_workers)
         set_title("master", self.config.app)
         call_hook(self.hooks, "on_starting", self)
-        status = self._start()
-        if status is not None:
-            self._close_listeners()
-            if self._duties is not None:
-                self._duties.close()
-            call_hook(self.hooks, "on_exit", self)
-            return status
+        started = False
+        self._install_signals()  # from here on a HUP, USR1 or TTIN before any worker queues
         try:
-            self._install_signals()
+            status = self._start_unless_stopped()
+            if status is not None:
+                return status
+            started = True
             call_hook(self.hooks, "when_ready", self)
             return self._loop()
         finally:
@@ -145,9 +144,11 @@ class Arbiter:
             if self.reloader is not None:
                 self.reloader.stop()
             for fd in (self._wake_r, self._wake_w):
-                os.close(fd)
+                if fd >= 0:
+                    os.close(fd)
             self._wake_r = self._wake_w = -1  # a late request_reload() writes nowhere
-            logger.info("Master [%d] exiting with status %d", self.pid, self._exit_status)
+            if started:
+                logger.info("Master [%d] exiting with status %d", self.pid, self._exit_status)
             call_hook(self.hooks, "on_exit", self)
 
     def close_in_child(self, process: WorkerProcess) -> None:
@@ -164,6 +165,21 @@ class Arbiter:
         self._queue.clear()
 
     # ------------------------------------------------------------------ start-up
+    def _start_unless_stopped(self) -> int | None:
+        """``_start``, cut short by TERM, INT or QUIT (status 0): with no worker yet there
+        is nothing to drain, and a queued stop would wait for a --preload import that may
+        take long or hang. The socket file and the pid file are removed all the same."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _abort_start)
+        try:
+            return self._start()
+        except _StartAborted as exc:
+            logger.info("%s during start-up: stopping", exc)
+            return 0
+        finally:
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, self._on_signal)
+
     def _start(self) -> int | None:
         """Bind and preload; the exit status when that fails."""
         from ..cli import EXIT_APP_LOAD as app_load, EXIT_CONFIG as bad_config, EXIT_ERROR as error
@@ -179,7 +195,9 @@ class Arbiter:
             logger.error("%s", exc, exc_info=exc.__cause__ if getattr(exc, "unexpected", False) else None)
             return error
         for listener in self.listeners:
-            listener.sock.set_inheritable(True)
+            # fork() shares every descriptor; a program the app or a hook exec()s must not
+            # hold the listening socket (it would keep the port taken after we stop).
+            listener.sock.set_inheritable(False)
             logger.info("Master [%d] bound %s", self.pid, listener.url)
         if self.config.preload:  # type: ignore[attr-defined]
             from ..loading import AppLoadError  # only here: the master imports no loader
@@ -497,9 +515,14 @@ class Arbiter:
         channel = Channel.open()
         worker = WorkerProcess(age=self._age, channel=channel, spawned=time.monotonic())
         call_hook(self.hooks, "pre_fork", self, worker)
+        # Blocked across the fork: a signal sent to the new child before it has reset the
+        # master's handlers waits for its own (worker_main unblocks), instead of being queued
+        # into the master's copy and lost.
+        signal.pthread_sigmask(signal.SIG_BLOCK, SIGNALS)
         try:
             pid = os.fork()
         except OSError as exc:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
             channel.close()
             logger.error("Cannot fork a worker: %s", exc)
             self._backoff(worker)
@@ -507,12 +530,21 @@ class Arbiter:
         if pid == 0:  # the child
             worker.pid = os.getpid()
             worker_main(self, worker, channel)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)
         worker.pid = pid
         worker.last_beat = worker.spawned
         channel.master_side()
         self.workers[pid] = worker
         logger.info("Booting worker [%d]", pid)
         return worker
+
+
+class _StartAborted(BaseException):
+    """A stop signal during start-up (BaseException: the app loader must not wrap it)."""
+
+
+def _abort_start(sig: int, frame: Any) -> None:
+    raise _StartAborted(signal.Signals(sig).name)
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -41,12 +41,15 @@ _IGNORED = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1)
 
 def worker_main(arbiter: "Arbiter", process: "WorkerProcess", channel: Channel) -> NoReturn:
     """Run in the child right after ``os.fork()``; never returns."""
+    from .arbiter import SIGNALS
+
     status = 1
     try:
         _reset_signals()
         arbiter.close_in_child(process)
         channel.worker_side()
         install_stack_dump()
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, SIGNALS)  # blocked by the arbiter's _spawn
         set_title("worker", arbiter.config.app)
         call_hook(arbiter.hooks, "post_fork", arbiter, process)
         _import_serving_code()
