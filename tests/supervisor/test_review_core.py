@@ -2,14 +2,19 @@
 each test here failed on the code before its fix."""
 from __future__ import annotations
 
+import http.client
+import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, start_server
 from sup_helpers import get, start_master, wait_until
 
 pytestmark = pytest.mark.timeout(60)
@@ -110,3 +115,56 @@ def test_a_program_a_worker_execs_does_not_inherit_the_listening_socket(tmp_path
         assert (status, body.strip()) == (200, "0")
     finally:
         assert server.stop() == 0
+
+
+def test_a_hung_workers_stacks_reach_the_error_log_file(tmp_path):
+    """Before: faulthandler wrote the stacks straight to stderr, line by line, so an error
+    log sent to a file (--log-config) had the in-flight request but never the stack, and
+    on a shared stderr other workers' lines could land inside it."""
+    errors = tmp_path / "error.log"
+    config = tmp_path / "log.json"
+    config.write_text(json.dumps({
+        "version": 1, "disable_existing_loggers": False,
+        "handlers": {"file": {"class": "logging.FileHandler", "filename": str(errors)}},
+        "loggers": {"gannet.error": {"handlers": ["file"], "level": "INFO", "propagate": False}},
+    }))
+    with socket.socket() as probe:  # the listening line goes to the file: choose the port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = start_server("sup_app:app", "-w", "1", "--timeout", "2", "--log-config",
+                          str(config), wait=False, port_args=("--port", str(port)))
+    server.port = port
+    thread = threading.Thread(target=_quietly_get, args=(server, "/block"))
+    try:
+        wait_until(lambda: errors.exists() and "Listening on" in errors.read_text(),
+                   what="the worker listening")
+        thread.start()
+        wait_until(lambda: re.search(r"(?s)GET /block from .*the stack of every thread follows"
+                                     r".*line \d+ in block_the_loop", errors.read_text()),
+                   timeout=20, what="the stack in the error log file")
+    finally:
+        assert server.stop() == 0
+        thread.join(timeout=30)
+
+
+def _quietly_get(server, path: str) -> None:
+    try:
+        get(server, path, timeout=30)
+    except (OSError, http.client.HTTPException):
+        pass  # the hung worker is killed under it
+
+
+def test_the_in_flight_list_is_bounded():
+    """A hung worker with thousands of connections logs one readable record."""
+    from types import SimpleNamespace
+
+    from gannet.supervisor.watchdog import MAX_LISTED, in_flight
+
+    def conn(n: int) -> SimpleNamespace:
+        cycle = SimpleNamespace(scope={"method": "GET", "path": f"/r{n}"}, start_time=0.0)
+        return SimpleNamespace(client=("10.0.0.1", n), cycle=cycle)
+
+    lines = in_flight(SimpleNamespace(connections=[conn(n) for n in range(MAX_LISTED + 70)]))
+    assert len(lines) == MAX_LISTED + 1
+    assert lines[-1] == "... and 70 more"
+    assert lines[0].startswith("GET /r0 from 10.0.0.1:0")

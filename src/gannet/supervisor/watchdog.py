@@ -5,7 +5,8 @@ Two mechanisms, because neither works alone:
 
 - The watchdog thread blocks on the control pipe. On DUMP it walks the worker's
   connections (read-only, best effort: the loop that owns them is stuck) and logs each
-  request in flight, then dumps every thread's stack with ``faulthandler``. It needs the
+  request in flight (at most MAX_LISTED), then every thread's stack (``faulthandler``
+  into a scratch file, logged as one record). It needs the
   GIL, which a loop stuck in ``time.sleep``, a socket call, a lock or Python code gives up.
 - ``faulthandler`` is also registered on SIGUSR2 (``kill -USR2 <worker>`` works by hand
   too). Its C handler needs no GIL, so when the loop is stuck in C code that holds the GIL
@@ -32,6 +33,7 @@ __all__ = ["DUMP_SIGNAL", "in_flight", "install_stack_dump", "start_watchdog"]
 logger = logging.getLogger("gannet.error")
 
 DUMP_SIGNAL = signal.SIGUSR2
+MAX_LISTED = 50  # requests in flight listed by name in a hung worker's record
 
 
 def install_stack_dump() -> None:
@@ -62,6 +64,8 @@ def in_flight(state: Any) -> list[str]:
             method = scope.get("method", scope.get("type", "?"))
             lines.append(f"{method} {log_safe(target)} from {peer}, "
                          f"running {running}")
+    if len(lines) > MAX_LISTED:  # one record, however many connections: keep it readable
+        lines[MAX_LISTED:] = [f"... and {len(lines) - MAX_LISTED} more"]
     return lines
 
 
@@ -99,7 +103,12 @@ def dump(state: Any, on_abort: Callable[[], None]) -> None:
         logger.error("Worker %d is hung; requests in flight:\n  %s", pid, "\n  ".join(requests))
     else:
         logger.error("Worker %d is hung; no request in flight", pid)
-    logger.error("Worker %d: the stack of every thread follows", pid)
-    for handler in logging.getLogger("gannet.error").handlers:
-        handler.flush()
-    faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    # Through a scratch file into one record: it reaches the error log's handlers (a file,
+    # --log-config) and is written at once, not line by line among other workers' lines.
+    import tempfile
+
+    with tempfile.TemporaryFile() as scratch:
+        faulthandler.dump_traceback(file=scratch, all_threads=True)  # bounded by faulthandler
+        scratch.seek(0)
+        stacks = scratch.read().decode("utf-8", "replace").rstrip()
+    logger.error("Worker %d: the stack of every thread follows\n%s", pid, stacks)
