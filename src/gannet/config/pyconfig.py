@@ -153,9 +153,15 @@ def hooks_for(config: Any) -> Any:
 
 
 # ---------------------------------------------------------------------- running the file
-def _execute(location: str) -> dict[str, Any]:
-    from ..loading import describe_load_error
+def describe_load_error(exc: BaseException, what: str) -> str:
+    """loading.describe_load_error, imported only on failure: loading imports asyncio,
+    which the master (that reads this file) does not otherwise load."""
+    from ..loading import describe_load_error as describe
 
+    return describe(exc, what)
+
+
+def _execute(location: str) -> dict[str, Any]:
     if location.startswith("python:"):
         module_name = location[len("python:"):]
         if os.getcwd() not in sys.path:  # gunicorn imports from its working directory

@@ -5,6 +5,8 @@ import logging
 
 __all__ = ["reopen_log_files"]
 
+logger = logging.getLogger("gannet.error")
+
 
 def reopen_log_files() -> int:
     """Reopen every logging.FileHandler's file by name; returns how many were reopened.
@@ -19,9 +21,15 @@ def reopen_log_files() -> int:
             seen.add(id(handler))
             handler.acquire()
             try:
-                if handler.stream is not None:
-                    handler.stream.close()
-                handler.stream = handler._open()
+                try:  # the new file first: if it cannot be opened, the old one still logs
+                    fresh = handler._open()
+                except OSError as exc:
+                    logger.warning("USR1: cannot reopen %s (%s); still logging to the old "
+                                   "file", handler.baseFilename, exc)
+                    continue
+                old, handler.stream = handler.stream, fresh
+                if old is not None:
+                    old.close()
             finally:
                 handler.release()
     return len(seen)

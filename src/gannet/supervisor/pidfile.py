@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-import secrets
 
 from ..server.listeners import BindError
 
@@ -66,7 +65,8 @@ class PidFile:
     def _write_temporary(self, pid: int) -> str:
         """A new file beside the pid file, never an existing path (see the module doc)."""
         directory, name = os.path.split(self.path)
-        temporary = os.path.join(directory, f".{name}.{secrets.token_hex(8)}.tmp")
+        # os.urandom, not secrets: that would load hashlib and OpenSSL into the master.
+        temporary = os.path.join(directory, f".{name}.{os.urandom(8).hex()}.tmp")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(temporary, flags, 0o644)
         try:
