@@ -93,3 +93,42 @@ def test_writes_from_the_apps_threads_stay_whole(gannet_server):
     for index in range(4):
         for line in range(50):
             assert re.search(rf"(^|\] )thread-{index}-line-{line}$", log, re.M), (index, line)
+
+
+def test_text_a_background_thread_writes_after_the_call_is_logged_at_shutdown(caplog):
+    """Review of issue 10: a thread the app started writes to wsgi.errors after the app's
+    call has ended (nothing flushes that stream again until the same pool thread ends
+    another call): the server's shutdown logs it instead of dropping it."""
+    import logging
+    import threading
+
+    import httpx
+
+    import gannet
+    from e2e.test_api import ThreadedServer
+
+    go, written = threading.Event(), threading.Event()
+
+    def app(environ, start_response):
+        errors = environ["wsgi.errors"]
+
+        def later() -> None:
+            if go.wait(10):
+                errors.write("late-background-marker\n")  # no flush: the app's call is over
+            written.set()
+
+        threading.Thread(target=later, daemon=True).start()
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"ok"]
+
+    server = gannet.Server(gannet.Config(app, port=0, access_log=False, interface="wsgi"))
+    runner = ThreadedServer(server)
+    caplog.set_level(logging.ERROR, logger="gannet.error.wsgi")
+    try:
+        url = runner.wait_started()
+        assert httpx.get(url + "/").text == "ok"
+        go.set()
+        assert written.wait(10)
+    finally:
+        runner.stop()
+    assert any("late-background-marker" in r.getMessage() for r in caplog.records), caplog.text

@@ -342,6 +342,11 @@ class WSGIRunner:
         self.parked.clear()
         for response in leftovers.values():
             response.abandon()
+        # Text the app's own threads wrote to wsgi.errors after a call had ended waits for
+        # that pool thread's next call: there is none now, so it is logged here.
+        for response in [worker.response for worker in self.workers] + list(leftovers.values()):
+            if response.errors.size:
+                response.errors.flush()
 
 
 def _close(result: Any) -> None:
