@@ -82,3 +82,22 @@ def _quietly(function, *args, **kwargs) -> None:
         function(*args, **kwargs)
     except (OSError, http.client.HTTPException):
         pass
+
+
+def test_a_worker_that_does_not_finish_booting_is_told_apart(tmp_path):
+    """Review of issue 11: --timeout counts the boot too (as in gunicorn); a worker still
+    importing the app when it runs out is logged as a slow boot, with the advice to raise
+    --timeout, not as an event loop that stopped ticking."""
+    from sup_helpers import start_server
+
+    (tmp_path / "slow_boot.py").write_text(
+        "import time\ntime.sleep(60)\n\nasync def app(scope, receive, send):\n    pass\n")
+    server = start_server("slow_boot:app", "-w", "1", "--timeout", "1", "--app-dir",
+                          str(tmp_path), "--lifespan", "off", wait=False)
+    try:
+        server.wait_for_log(r"Worker \[\d+\] timed out booting: not accepting after "
+                            r"\d+\.\ds \(--timeout 1 counts the app's import", timeout=20)
+        assert "its event loop has not ticked" not in server.log
+    finally:
+        server.proc.send_signal(signal.SIGTERM)
+        server.proc.wait(20)

@@ -438,7 +438,14 @@ class Arbiter:
                 continue  # stopping workers are bounded by their stop deadline
             if worker.dump_sent is None:
                 silent = now - (worker.last_beat or worker.spawned)
-                if silent > timeout:
+                if silent > timeout and not worker.ready:
+                    logger.error("Worker [%d] timed out booting: not accepting after %.1fs "
+                                 "(--timeout %g counts the app's import and lifespan startup; "
+                                 "raise it for a slow start); logging its stacks, then killing "
+                                 "it", worker.pid, silent, timeout)
+                    worker.dump_sent = now
+                    send(worker.channel.control_w, DUMP)
+                elif silent > timeout:
                     logger.error("Worker [%d] timed out: its event loop has not ticked for "
                                  "%.1fs (--timeout %g); logging its requests and stacks, then "
                                  "killing it", worker.pid, silent, timeout)
