@@ -186,3 +186,24 @@ def test_workers_share_a_unix_socket_bound_once_by_the_master(tmp_path):
     finally:
         assert server.stop() == 0
     assert not os.path.exists(path)  # the master removes the socket file it made
+
+
+def test_wrk_c64_against_two_workers_reaches_both():
+    """How connections spread is measured, not assumed (issue 11): under wrk -c64 against
+    -w 2, each access line carries its worker's pid; neither worker is starved (each
+    answers at least a tenth; measured 41-59 % with benchmarks/workers_spread.py)."""
+    from conftest import require_tool
+
+    wrk = require_tool("wrk")
+    server = start_master("sup_app:app", "--access-log-format", "answered-by %(p)s", workers=2)
+    try:
+        workers = children(server.proc.pid)
+        done = subprocess.run([wrk, "-t2", "-c64", "-d2s", f"http://{server.host}:{server.port}/"],
+                              capture_output=True, text=True, timeout=30)
+        assert done.returncode == 0, done.stderr
+        counts = {pid: server.log.count(f"answered-by <{pid}>") for pid in workers}
+        total = sum(counts.values())
+        assert total > 100, (counts, done.stdout)
+        assert all(count >= total / 10 for count in counts.values()), counts
+    finally:
+        assert server.stop() == 0
