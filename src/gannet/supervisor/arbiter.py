@@ -27,6 +27,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..cli import EXIT_APP_LOAD, EXIT_CONFIG, EXIT_ERROR, EXIT_LIFESPAN
 from ..config import Config, ConfigError
 from ..server.listeners import BindError, Listener
 from .channel import BEAT, DUMP, DUMPED, RETIRE, Channel, send
@@ -49,8 +50,7 @@ FAST_STOP_GRACE = 5.0  # INT/QUIT: workers that have not exited by then are kill
 STOP_BACKSTOP = 5.0  # beyond a worker's own bounds (drain + lifespan shutdown) on TERM
 CRASH_WINDOW = 10.0  # a worker that dies younger than this counts toward the backoff
 MAX_BACKOFF = 30.0
-# Exit statuses (cli.py's): a worker that exits with these before serving cannot boot.
-EXIT_ERROR, EXIT_CONFIG, EXIT_LIFESPAN, EXIT_APP_LOAD = 1, 2, 3, 4
+# A worker that exits with one of cli.py's statuses before serving cannot boot.
 BOOT_FAILURES = {EXIT_CONFIG: "a bad option", EXIT_LIFESPAN: "the lifespan startup failed",
                  EXIT_APP_LOAD: "the app could not be loaded"}
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
@@ -182,7 +182,7 @@ class Arbiter:
 
     def _start(self) -> int | None:
         """Bind and preload; the exit status when that fails."""
-        from ..cli import EXIT_APP_LOAD as app_load, EXIT_CONFIG as bad_config, EXIT_ERROR as error
+        app_load, bad_config, error = EXIT_APP_LOAD, EXIT_CONFIG, EXIT_ERROR
 
         try:
             duties = self._duties = ProcessDuties(self.config)  # umask, -u/-g, systemd, --pid
