@@ -95,10 +95,10 @@ def test_writes_from_the_apps_threads_stay_whole(gannet_server):
             assert re.search(rf"(^|\] )thread-{index}-line-{line}$", log, re.M), (index, line)
 
 
-def test_text_a_background_thread_writes_after_the_call_is_logged_at_shutdown(caplog):
+def test_text_a_background_thread_writes_after_the_call_is_logged_as_written(caplog):
     """Review of issue 10: a thread the app started writes to wsgi.errors after the app's
     call has ended (nothing flushes that stream again until the same pool thread ends
-    another call): the server's shutdown logs it instead of dropping it."""
+    another call): it is logged as it is written, not held for a call that may never come."""
     import logging
     import threading
 
@@ -129,6 +129,35 @@ def test_text_a_background_thread_writes_after_the_call_is_logged_at_shutdown(ca
         assert httpx.get(url + "/").text == "ok"
         go.set()
         assert written.wait(10)
+        # Logged as it is written, not when this pool thread next ends a call (never, here)
+        # nor at shutdown (records: the caplog list the handler appends to on write).
+        assert any("late-background-marker" in r.getMessage() for r in caplog.records), caplog.text
     finally:
         runner.stop()
-    assert any("late-background-marker" in r.getMessage() for r in caplog.records), caplog.text
+
+
+def test_error_log_line_about_an_invalid_wsgi_response_escapes_the_path(caplog):
+    """Review of issue 10: the runner's error line naming the request (an invalid
+    response) escapes the decoded path, so a %0d%0a in the target forges no line."""
+    import logging
+
+    import httpx
+
+    import gannet
+    from e2e.test_api import ThreadedServer
+
+    def app(environ, start_response):
+        start_response("not a status", [])
+        return [b"x"]
+
+    server = gannet.Server(gannet.Config(app, port=0, access_log=False, interface="wsgi"))
+    runner = ThreadedServer(server)
+    caplog.set_level(logging.ERROR, logger="gannet.error")
+    try:
+        url = runner.wait_started()
+        assert httpx.get(url + "/a%0d%0aFORGED%1b").status_code == 500
+    finally:
+        runner.stop()
+    lines = [r.getMessage() for r in caplog.records if "Invalid response" in r.getMessage()]
+    assert lines and all("\n" not in line and "\x1b" not in line for line in lines), lines
+    assert "/a\\x0d\\x0aFORGED\\x1b" in lines[0], lines

@@ -246,18 +246,24 @@ class ErrorStream:
     its response parks (the runner flushes), or once ``PENDING_MAX`` characters
     are held. So ``traceback.print_exc(file=...)``, which writes piece by piece and never
     flushes, and ``print(..., file=...)`` lines of one request each become one record.
+    Outside a call (a thread the app started, writing later) text is logged at each
+    newline, since no call end will come to flush it.
 
     One per worker response object, used by one thread at a time; the lock only keeps a
     thread the app started (and handed the stream to) from corrupting the pending text.
     Records are logged outside the lock, so a handler that writes back here cannot deadlock.
     """
 
-    __slots__ = ("pieces", "size", "lock")
+    __slots__ = ("pieces", "size", "lock", "in_call")
 
     def __init__(self) -> None:
         self.pieces: list[str] = []
         self.size = 0  # characters pending; read without the lock as a cheap "anything?"
         self.lock = threading.Lock()
+        # Set by the runner while the app's call (or its response) runs. Outside it only
+        # the app's own threads write here, and nothing would flush for them: their text
+        # is logged at each newline instead of waiting for the next request on this thread.
+        self.in_call = False
 
     def write(self, text: str) -> int:
         if type(text) is not str:
@@ -265,7 +271,8 @@ class ErrorStream:
         with self.lock:
             self.pieces.append(text)
             self.size += len(text)
-            full = self._take() if self.size >= PENDING_MAX else None
+            due = self.size >= PENDING_MAX or (not self.in_call and text.endswith("\n"))
+            full = self._take() if due else None
         if full:
             _log_text(full)
         return len(text)

@@ -60,6 +60,7 @@ import time
 from collections import deque
 from typing import Any, Callable
 
+from ..logging import log_safe
 from .cycle import WSGICycle
 from .environ import (EnvironBuilder, ErrorStream, FileWrapper, InvalidResponse,
                       base_environ, check_status, encode_headers)
@@ -342,11 +343,6 @@ class WSGIRunner:
         self.parked.clear()
         for response in leftovers.values():
             response.abandon()
-        # Text the app's own threads wrote to wsgi.errors after a call had ended waits for
-        # that pool thread's next call: there is none now, so it is logged here.
-        for response in [worker.response for worker in self.workers] + list(leftovers.values()):
-            if response.errors.size:
-                response.errors.flush()
 
 
 def _close(result: Any) -> None:
@@ -498,6 +494,7 @@ class _Response:
             self.post((_DONE, cycle))
             return False
         result: Any = None
+        self.errors.in_call = True  # wsgi.errors holds text until the call ends (one record)
         try:
             environ = self.builder.build(cycle)
             result = self.app(environ, self.start_response_bound)
@@ -537,11 +534,11 @@ class _Response:
         if isinstance(exc, ClientGone):
             logger.debug("WSGI response to %s %s aborted: the client went away or stopped "
                          "reading; the app's iterable is closed",
-                         cycle.scope["method"], cycle.scope["path"])
+                         cycle.scope["method"], log_safe(cycle.scope["path"]))
             return (_DONE, cycle)
         if isinstance(exc, InvalidResponse):
             logger.error("Invalid response from WSGI application for %s %s: %s",
-                         cycle.scope["method"], cycle.scope["path"], exc)
+                         cycle.scope["method"], log_safe(cycle.scope["path"]), exc)
         elif cycle.disconnected and isinstance(exc, OSError):
             logger.debug("WSGI app failed after the client went away: %r", exc)
         else:
@@ -555,6 +552,7 @@ class _Response:
         self.cycle = None
         self.result = None
         self.blocks = None
+        self.errors.in_call = False  # later writes (the app's own threads) log as they come
         if self.errors.size:  # the call is over: what it wrote to wsgi.errors is one record
             self.errors.flush()
         if final is not None:
