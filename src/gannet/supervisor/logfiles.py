@@ -14,8 +14,10 @@ def reopen_log_files() -> int:
     loggers = [logging.getLogger()] + [item for item in logging.root.manager.loggerDict.values()
                                        if isinstance(item, logging.Logger)]
     seen: set[int] = set()
-    for logger in loggers:
-        for handler in logger.handlers:
+    reopened = 0
+    failed: list[tuple[str, OSError]] = []
+    for owner in loggers:
+        for handler in owner.handlers:
             if not isinstance(handler, logging.FileHandler) or id(handler) in seen:
                 continue
             seen.add(id(handler))
@@ -24,12 +26,14 @@ def reopen_log_files() -> int:
                 try:  # the new file first: if it cannot be opened, the old one still logs
                     fresh = handler._open()
                 except OSError as exc:
-                    logger.warning("USR1: cannot reopen %s (%s); still logging to the old "
-                                   "file", handler.baseFilename, exc)
+                    failed.append((handler.baseFilename, exc))
                     continue
                 old, handler.stream = handler.stream, fresh
                 if old is not None:
                     old.close()
+                reopened += 1
             finally:
                 handler.release()
-    return len(seen)
+    for path, exc in failed:  # logged once no handler's lock is held
+        logger.warning("USR1: cannot reopen %s (%s); still logging to the old file", path, exc)
+    return reopened
