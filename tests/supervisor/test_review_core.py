@@ -40,8 +40,17 @@ def test_the_master_loads_no_event_loop_nor_http_parser():
         worker = int(get(server)[1].split()[0])
         assert {"_asyncio", "parser"} <= _mapped_extensions(worker)  # the check can see them
         assert not {"_asyncio", "_ssl", "parser"} & _mapped_extensions(server.proc.pid)
+        assert _rss_kib(server.proc.pid) < 25 * 1024  # the issue's figure (measured ~18 MiB)
     finally:
         assert server.stop() == 0
+
+
+def _rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 SLOW_IMPORT = """\
