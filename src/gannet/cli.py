@@ -35,6 +35,7 @@ _SECTIONS = {
     "workers": "worker processes (the master: docs/workers.md)",
     "reload": "development reload (docs/reload.md)",
     "process": "the process: pid file, user, group, umask (docs/deployment.md)",
+    "proxy": "behind a proxy: client identity, PROXY protocol, uwsgi (docs/deployment.md)",
 }
 
 
@@ -77,6 +78,10 @@ def _add(group: argparse._ActionsContainer, setting: Setting) -> None:
     elif setting.multiple:
         group.add_argument(*setting.flags, dest=setting.name, action="append",
                            metavar=setting.metavar, help=help_text)
+    elif setting.const is not None:
+        group.add_argument(*setting.flags, dest=setting.name, nargs="?", const=setting.const,
+                           metavar=setting.metavar, help=help_text + (
+                               f" {{{','.join(setting.choices)}}}" if setting.choices else ""))
     else:
         group.add_argument(*setting.flags, dest=setting.name, metavar=setting.metavar or
                            (None if setting.choices else setting.name.upper()),

@@ -195,13 +195,14 @@ def test_an_access_log_file_is_refused_with_the_way_to_get_one(tmp_path):
 def test_unsupported_settings_and_typos_are_warned_about(tmp_path):
     sock = str(tmp_path / "gannet.sock")
     path = write_config(tmp_path, (
-        f"bind = 'unix:{sock}'\nworker_class = 'gevent'\nforwarded_allow_ips = '*'\n"
+        f"bind = 'unix:{sock}'\nworker_class = 'gevent'\nsecure_scheme_headers = {{'X-FORWARDED-SSL': 'on'}}\n"
         "workrs = 4\ndef pre_request(worker, req):\n    pass\n"))
     server = start_server("pyconf_app:app", "-c", path, port_args=())
     try:
         log = server.log
         assert f"worker_class 'gevent' (from {path}) is not supported" in log
-        assert f"forwarded_allow_ips (from {path}) is ignored" in log
+        assert f"secure_scheme_headers (from {path}) is not needed" in log
+        assert "x-forwarded-ssl is ignored" in log
         assert "workrs" in log and "did you mean workers?" in log
         assert f"pre_request (from {path}) is never called" in log
         assert "Starting gannet master" not in log  # no hooks, no workers: one process

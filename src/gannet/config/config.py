@@ -14,7 +14,7 @@ from typing import Any, Mapping
 
 from .env_file import EnvFileError, parse_env_file
 from .foreign_flags import FOREIGN_FLAGS
-from .listen import resolve_listen
+from .listen import LISTEN_OPTIONS, resolve_listen
 from .pyconfig import PythonConfig, PythonConfigError, is_python_config, load_python_config
 from .settings import BY_NAME, SETTINGS, Setting, SettingError
 
@@ -118,6 +118,12 @@ class Config:
     user: str | None
     group: str | None
     umask: int | None
+    uwsgi_socket: list[str]
+    proxy_headers: bool
+    forwarded_allow_ips: str
+    proxy_protocol: str
+    proxy_allow_from: str
+    uwsgi_allow_from: str
 
     def __init__(
         self,
@@ -160,6 +166,13 @@ class Config:
             app_from_env = _env_value(env, "GANNET_APP", "APP", via("GANNET_APP"))
             if app is None:  # env beats the file, the CLI beats both
                 self.app = app_from_env
+        if "FORWARDED_ALLOW_IPS" in env and BY_NAME["forwarded_allow_ips"].env_var not in env:
+            # uvicorn's and gunicorn's variable, read as they do; GANNET_* wins over it.
+            raw = _env_value(env, "FORWARDED_ALLOW_IPS", "--forwarded-allow-ips",
+                             via("FORWARDED_ALLOW_IPS"))
+            values["forwarded_allow_ips"] = _parse(BY_NAME["forwarded_allow_ips"], raw,
+                                                   via=via("FORWARDED_ALLOW_IPS"))
+            self.sources["forwarded_allow_ips"] = "env"
         for setting in SETTINGS:
             if setting.env_var in env:
                 raw = _env_value(env, setting.env_var, setting.display, via(setting.env_var))
@@ -216,11 +229,13 @@ class Config:
     def _check_combinations(self) -> None:
         if self.app is None:
             raise ConfigError("APP: no application given (gannet module:attr)")
-        for address in self.bind:
-            if not (address.startswith(("unix:", "fd://")) or ":" in address):
-                where = _where(self.sources["bind"], BY_NAME["bind"])
-                raise ConfigError(f"--bind{where}: {address!r} is not HOST:PORT, unix:PATH "
-                                  "or fd://N")
+        for name in ("bind", "uwsgi_socket"):
+            for address in getattr(self, name):
+                if not (address.startswith(("unix:", "fd://")) or ":" in address):
+                    setting = BY_NAME[name]
+                    where = _where(self.sources[name], setting)
+                    raise ConfigError(f"{setting.flags[-1]}{where}: {address!r} is not "
+                                      "HOST:PORT, unix:PATH or fd://N")
         if self.reload and self.preload:  # type: ignore[attr-defined]
             raise ConfigError("--reload cannot be combined with --preload: the master would "
                               "hold the old code (under --reload each worker imports the app "
@@ -231,8 +246,19 @@ class Config:
             self.warnings.append(f"{', '.join(idle)}: ignored without --reload")
 
     @property
+    def listen_addresses(self) -> list[tuple[str, str]]:
+        """Every (address, protocol) to listen on: the HTTP ones, then --uwsgi-socket's.
+        --uwsgi-socket alone (no HTTP listen option from any source) listens for uwsgi only,
+        as a uWSGI user moving its nginx config over expects."""
+        uwsgi = [(address, "uwsgi") for address in self.uwsgi_socket]
+        if uwsgi and all(self.sources[name] == "default" or (name == "bind" and not self.bind)
+                         for name in LISTEN_OPTIONS):
+            return uwsgi
+        return [(address, "http") for address in self.bind_addresses] + uwsgi
+
+    @property
     def bind_addresses(self) -> list[str]:
-        """Every address to listen on, in --bind syntax."""
+        """Every HTTP address to listen on, in --bind syntax."""
         if self.bind:
             return list(self.bind)
         if self.fd is not None:

@@ -36,12 +36,16 @@ _SECTION_TITLES = {
     "logging": "Logging and default headers",
     "wsgi": "WSGI apps",
     "websockets": "WebSockets",
+    "proxy": "Behind a proxy",
 }
 
 _SECTION_NOTES = {
     "limits": "A request that breaks a limit never reaches the app: it gets the status named "
               "below, `Connection: close`, and an info-level log line saying why.",
     "wsgi": "Used only when the app is a WSGI callable (detected, or `--interface wsgi`).",
+    "proxy": "What a trusted front end may tell Gannet about the client, and who is trusted; "
+             "recipes for nginx, HAProxy, Apache and cloud load balancers, each with the test "
+             "that runs it, are in [deployment.md](deployment.md).",
 }
 
 _HEADER = """\
@@ -216,6 +220,8 @@ def _flags(setting: Setting) -> str:
         return f"`{setting.flags[-1]}` / `--no-{setting.flags[-1][2:]}`"
     metavar = setting.metavar or (
         "{" + ",".join(setting.choices) + "}" if setting.choices else setting.name.upper())
+    if setting.const is not None:
+        metavar = f"[{metavar}]"  # the value may be left out: it then means setting.const
     flags = [f"`{flag}`" for flag in setting.flags[:-1]] + [f"`{setting.flags[-1]} {metavar}`"]
     return ", ".join(flags) + (" (repeatable)" if setting.multiple else "")
 

@@ -17,8 +17,6 @@ __all__ = ["FOREIGN_FLAGS", "hint_for"]
 _U, _G, _UG = "uvicorn's", "gunicorn's", "uvicorn's and gunicorn's"
 _NOT_YET = "is not available yet"
 _TLS = f"{_NOT_YET} (TLS is planned); terminate TLS in the proxy for now (docs/deployment.md)"
-_PROXY = (f"{_NOT_YET} (proxy support is planned); scope['client'] is the proxy's address "
-          "(docs/deployment.md)")
 _LOG_TO_FILE = "is --log-config in Gannet: route the gannet.{} logger to a file handler there"
 _SYSLOG = "is --log-config in Gannet: a logging.handlers.SysLogHandler there"
 _HTTP2 = f"{_NOT_YET} (HTTP/2 is planned); Gannet speaks HTTP/1.1"
@@ -84,14 +82,11 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
                                             "and 431 when exceeded)")),
     "--websocket-max-message-size": (_G, "is --ws-max-size in Gannet"),
     "--no-sendfile": (_G, "is not available"),
-    "--proxy-headers": (_U, _PROXY),
-    "--no-proxy-headers": (_U, "is not needed: proxy headers are not read yet"),
-    "--forwarded-allow-ips": (_UG, _PROXY),
-    "--proxy-protocol": (_G, _PROXY),
-    "--proxy-allow-from": (_G, _PROXY),
-    "--protocol": (_G, f"{_NOT_YET} (the uwsgi protocol is planned)"),
-    "--uwsgi-allow-from": (_G, f"{_NOT_YET} (the uwsgi protocol is planned)"),
-    "--forwarder-headers": (_G, _PROXY),
+    "--protocol": (_G, ("is --uwsgi-socket ADDRESS in Gannet (repeatable; without an HTTP "
+                        "listen option Gannet then listens for uwsgi only)")),
+    "--forwarder-headers": (_G, ("is not needed: Gannet never takes SCRIPT_NAME or PATH_INFO "
+                                 "from request headers; a trusted proxy's "
+                                 "X-Forwarded-Prefix sets SCRIPT_NAME (--proxy-headers)")),
     "--header-map": (_G, ("is not available: request headers with an underscore are always "
                          "dropped from the WSGI environ (gunicorn's default, 'drop')")),
     "--http-parser": (_G, "is not needed: Gannet always parses HTTP/1.1 with httptools"),

@@ -72,11 +72,12 @@ RENAMED: dict[str, str] = {
     "logconfig_json": "log_config", "asgi_loop": "loop",
     "asgi_lifespan": "lifespan", "websocket_max_message_size": "ws_max_size",
     "max_requests": "limit_max_requests", "reload_extra_files": "reload_extra_file",
+    "proxy_allow_ips": "proxy_allow_from", "uwsgi_allow_ips": "uwsgi_allow_from",
 }
 SAME_NAMED = ("bind", "backlog", "workers", "threads", "timeout", "max_requests_jitter",
               "limit_request_line", "limit_request_fields", "limit_request_field_size",
               "access_log_format", "pidfile", "user", "group", "umask", "reload", "proc_name",
-              "root_path")
+              "root_path", "forwarded_allow_ips", "proxy_protocol")
 # worker classes whose job Gannet does itself (ASGI and WSGI apps, threads for WSGI)
 SERVED_ALIKE = {"sync", "gthread", "asgi", "uvicorn.workers.UvicornWorker",
                 "uvicorn.workers.UvicornH11Worker", "uvicorn_worker.UvicornWorker",
@@ -134,6 +135,9 @@ def load_python_config(location: str | os.PathLike[str]) -> PythonConfig:
     for name, value in namespace.items():
         if not name.startswith("_") and not isinstance(value, types.ModuleType):
             _take(result, name, value)
+    if result.values.get("protocol") == "uwsgi":
+        # gunicorn's protocol = "uwsgi": its binds speak uwsgi (default 127.0.0.1:8000).
+        result.options["uwsgi_socket"] = result.options.pop("bind", None) or ["127.0.0.1:8000"]
     _LOADED[location] = result
     return result
 
@@ -268,6 +272,25 @@ def _maybe_typo(result: PythonConfig, name: str) -> None:
 
 
 # ---------------------------------------------------------------------- special cases
+def _secure_scheme_headers(result: PythonConfig, name: str, value: Any) -> None:
+    names = {str(key).lower() for key in value} if isinstance(value, dict) else set()
+    text = (f"{name} (from {result.location}) is not needed: Gannet takes the scheme from "
+            "X-Forwarded-Proto (or Forwarded proto=) sent by a peer in forwarded_allow_ips "
+            "(--proxy-headers, on by default)")
+    if names - {"x-forwarded-proto"}:
+        result.warnings.append(text + "; it reads no other header for it, so "
+                               + ", ".join(sorted(names - {"x-forwarded-proto"}))
+                               + " is ignored: have the proxy send X-Forwarded-Proto")
+    else:
+        result.notes.append(text)
+
+
+def _protocol(result: PythonConfig, name: str, value: Any) -> None:
+    if value not in ("http", "uwsgi"):
+        raise PythonConfigError(f"{name} (from {result.location}): expected 'http' or "
+                                f"'uwsgi', got {value!r}")
+
+
 def _bind(result: PythonConfig, name: str, value: Any) -> None:
     # gunicorn takes one address as a string (never split at commas) or a list
     _set(result, name, "bind", [value] if isinstance(value, str) else value)
@@ -359,7 +382,8 @@ _SPECIAL: dict[str, Callable[[PythonConfig, str, Any], None]] = {
     "bind": _bind, "max_requests": _max_requests, "wsgi_app": _wsgi_app,
     "accesslog": _accesslog, "errorlog": _errorlog, "logconfig_dict": _logconfig_dict,
     "syslog": _syslog, "worker_class": _worker_class, "raw_env": _raw_env,
-    "chdir": _chdir, "pythonpath": _pythonpath,
+    "chdir": _chdir, "pythonpath": _pythonpath, "protocol": _protocol,
+    "secure_scheme_headers": _secure_scheme_headers,
 }
 
 

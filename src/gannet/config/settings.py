@@ -167,6 +167,7 @@ class Setting:
     metavar: str | None = None
     cli: bool = True  # False for settings that only come from the Python API
     aliases: tuple[str, ...] = field(default=())
+    const: Any = None  # a flag given without a value means this (--proxy-protocol: auto)
 
     @property
     def env_var(self) -> str:
@@ -189,6 +190,28 @@ class Setting:
             if problem:
                 raise SettingError(self, problem)
         return typed
+
+
+def to_peer_list(value: Any) -> str:
+    """An allow-list of peers (IPs, networks, '*', 'unix'), checked now so a typo fails at
+    start-up; kept as one comma-separated string so Config stays plain data."""
+    from ..http.trust import TrustedPeers  # light: ipaddress and socket, no event loop
+
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, (list, tuple)) or not all(isinstance(item, str) for item in items):
+        raise ValueError(f"expected a comma-separated list of addresses, got {value!r}")
+    text = ",".join(part.strip() for item in items for part in item.split(",") if part.strip())
+    if not text:
+        raise ValueError(f"expected a comma-separated list of addresses, got {value!r}")
+    TrustedPeers(text)
+    return text
+
+
+def to_proxy_protocol(value: Any) -> str:
+    """gunicorn's forms too: True means auto, False off."""
+    if isinstance(value, bool):
+        return "auto" if value else "off"
+    return to_str(value).strip().lower()
 
 
 def _s(name: str, default: Any, help: str, **kw: Any) -> Setting:
@@ -215,6 +238,10 @@ SETTINGS: tuple[Setting, ...] = (
        metavar="PATH"),
     _s("fd", None, "Serve on an already-bound socket inherited as this file descriptor.",
        convert=_opt_int, validate=at_least(0), section="binding"),
+    _s("uwsgi_socket", [], "Listen for the uwsgi protocol (what nginx uwsgi_pass and Apache "
+       "mod_proxy_uwsgi speak) on this address; repeatable, same forms as -b. Without any "
+       "HTTP listen option, Gannet then listens for uwsgi only (docs/deployment.md).",
+       convert=to_str_list, multiple=True, section="binding", metavar="ADDRESS"),
     _s("backlog", 2048, "Maximum number of pending connections in the listen queue.",
        convert=to_int, validate=at_least(1), section="binding"),
     # -------------------------------------------------------------- the application
@@ -234,6 +261,30 @@ SETTINGS: tuple[Setting, ...] = (
        convert=_opt_str, section="application", metavar="PATH"),
     _s("root_path", "", "ASGI root_path (WSGI SCRIPT_NAME) when mounted below a URL prefix.",
        section="application", metavar="PATH"),
+    # -------------------------------------------------------------- behind a proxy
+    _s("proxy_headers", True, "Believe X-Forwarded-For, -Proto, -Host, -Port, -Prefix and "
+       "RFC 7239 Forwarded from a peer in --forwarded-allow-ips: the app (ASGI scope, WSGI "
+       "environ) and the access log then see the client's address, scheme, host and path "
+       "prefix; from any other peer they change nothing.", convert=to_bool, negatable=True,
+       section="proxy"),
+    _s("forwarded_allow_ips", "127.0.0.1,unix", "Peers whose forwarding headers are "
+       "believed: comma-separated IPs and networks (10.0.0.0/8, fd00::/8), '*' for any peer, "
+       "'unix' for Unix-socket peers. FORWARDED_ALLOW_IPS (uvicorn's and gunicorn's "
+       "variable) is read too; GANNET_FORWARDED_ALLOW_IPS wins over it.",
+       convert=to_peer_list, section="proxy", metavar="LIST"),
+    _s("proxy_protocol", "off", "Read a PROXY protocol header (HAProxy send-proxy, cloud load "
+       "balancers) at the start of each connection from a peer in --proxy-allow-from: such a "
+       "peer must send one (v1, v2, or auto: either); its addresses become the client's. "
+       "Other peers are served as they are, and one that sends a PROXY header is "
+       "disconnected. A bare --proxy-protocol means auto.", convert=to_proxy_protocol,
+       choices=("off", "v1", "v2", "auto"), const="auto", section="proxy", metavar="MODE"),
+    _s("proxy_allow_from", "127.0.0.1,::1,unix", "Peers that may (and then must) send a PROXY "
+       "protocol header: IPs, networks, '*', 'unix'.", convert=to_peer_list,
+       section="proxy", metavar="LIST"),
+    _s("uwsgi_allow_from", "127.0.0.1,::1", "Peers allowed to speak the uwsgi protocol on "
+       "--uwsgi-socket (they say who the client is): IPs, networks, '*'; Unix-socket peers "
+       "always are. Others are disconnected with a log line.", convert=to_peer_list,
+       section="proxy", metavar="LIST"),
     # -------------------------------------------------------------- timeouts
     _s("timeout_keep_alive", 5.0, "Close a keep-alive connection idle for this many seconds.",
        convert=to_float, validate=at_least(0), section="timeouts", metavar="SECONDS"),

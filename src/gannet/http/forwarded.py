@@ -67,24 +67,21 @@ call ``resolve`` once per request (and per WebSocket handshake) with the socket 
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
 import re
-import socket
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Sequence
 from urllib.parse import unquote
 
 from .errors import ProtocolError
 from .request import check_host
+from .trust import DEFAULT_ALLOW, TrustedPeers, ip_address as _ip
 
 __all__ = ["MAX_HOPS", "DEFAULT_ALLOW", "TrustedPeers", "Resolved", "resolve"]
 
 logger = logging.getLogger("gannet.error")
 
 MAX_HOPS = 32  # addresses or Forwarded elements examined per request, at most
-DEFAULT_ALLOW = "127.0.0.1,unix"  # the issue's default: loopback IPv4 and Unix sockets
-_MEMO_MAX = 256
 
 _X_FOR, _X_PROTO, _X_HOST, _X_PORT, _X_PREFIX = (
     b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-forwarded-port",
@@ -98,91 +95,6 @@ _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _TOKEN = rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
 _PAIR = re.compile(rb"[ \t]*(" + _TOKEN + rb")=(" + _TOKEN + rb'|"(?:[^"\\\x00-\x1f\x7f]|\\[\t -~])*")[ \t]*([;,]|\Z)')
 _PREFIX = re.compile(r"/[!-~]*\Z")
-_MAPPED_PREFIX = bytes(10) + b"\xff\xff"  # ::ffff:0:0/96 (RFC 4291 §2.5.5.2)
-
-
-def _ip(text: str) -> str | None:
-    """The normalised address (IPv4-mapped IPv6 as IPv4), or None if ``text`` is not one.
-
-    inet_pton (C) first: ipaddress costs ~5 µs a parse, this ~0.3 µs, and it is strict
-    (no octal or short IPv4 forms). Zone ids (``fe80::1%eth0``) fall back to ipaddress."""
-    try:
-        if ":" not in text:
-            socket.inet_pton(socket.AF_INET, text)
-            return text
-        packed = socket.inet_pton(socket.AF_INET6, text)
-    except (OSError, ValueError):
-        if "%" not in text:
-            return None
-        try:
-            return str(ipaddress.ip_address(text))
-        except ValueError:
-            return None
-    if packed[:12] == _MAPPED_PREFIX:
-        return socket.inet_ntop(socket.AF_INET, packed[12:])
-    return socket.inet_ntop(socket.AF_INET6, packed)
-
-
-class TrustedPeers:
-    """The peers whose forwarding headers we believe (``--forwarded-allow-ips``)."""
-
-    __slots__ = ("trust_all", "unix", "_exact", "_networks", "_memo")
-
-    def __init__(self, spec: str | Iterable[str]) -> None:
-        entries = spec.split(",") if isinstance(spec, str) else [
-            part for item in spec for part in str(item).split(",")]
-        self.trust_all = False
-        self.unix = False
-        self._exact: set[str] = set()
-        self._networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        self._memo: dict[str, bool] = {}
-        for raw in entries:
-            entry = raw.strip()
-            if not entry:
-                continue
-            if entry == "*":
-                self.trust_all = True
-            elif entry.lower() == "unix":
-                self.unix = True
-            elif "/" in entry:
-                try:
-                    network = ipaddress.ip_network(entry)
-                except ValueError as exc:
-                    raise ValueError(f"--forwarded-allow-ips: {entry!r} is not an IP network ({exc})") from None
-                self._networks.append(network)
-                if isinstance(network, ipaddress.IPv6Network) and network.subnet_of(
-                        ipaddress.IPv6Network("::ffff:0:0/96")) and network.prefixlen >= 96:
-                    # ::ffff:10.0.0.0/104 means 10.0.0.0/8: we compare mapped peers as IPv4.
-                    base = network.network_address.ipv4_mapped
-                    self._networks.append(ipaddress.IPv4Network(f"{base}/{network.prefixlen - 96}"))
-            else:
-                address = _ip(entry)
-                if address is None:
-                    raise ValueError(f"--forwarded-allow-ips: {entry!r} is not an IP address, a network, '*' or 'unix'")
-                self._exact.add(address)
-                self._exact.add(entry)
-
-    @classmethod
-    def default(cls) -> "TrustedPeers":
-        """127.0.0.1 and Unix sockets, the issue's (and uvicorn's, plus unix) default."""
-        return cls(DEFAULT_ALLOW)
-
-    def is_trusted(self, host: str | None) -> bool:
-        """Whether a peer (``None``: a Unix socket) may set forwarding headers."""
-        if host is None:
-            return self.unix
-        if self.trust_all or host in self._exact:
-            return True
-        known = self._memo.get(host)
-        if known is not None:
-            return known
-        address = _ip(host)
-        trusted = address is not None and (address in self._exact or any(
-            ipaddress.ip_address(address) in network for network in self._networks))
-        if len(self._memo) >= _MEMO_MAX:
-            self._memo.clear()
-        self._memo[host] = trusted
-        return trusted
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,18 +321,21 @@ def _forwarded(peer: tuple[str, int] | None, values: Sequence[bytes], trusted: T
 
 
 def resolve(peer_host: str | None, peer_port: int | None, headers: Sequence[tuple[bytes, bytes]],
-            trusted: TrustedPeers) -> Resolved | None:
+            trusted: TrustedPeers, *, sender_trusted: bool | None = None) -> Resolved | None:
     """The forwarded view of one request, or None when nothing changes.
 
     ``headers`` are (lower-case name, value) pairs as in an ASGI scope. Never raises on
     header content; see the module docstring for precedence, the chain and the costs.
+    ``sender_trusted``: whether whoever wrote the headers is trusted, when that is not the
+    peer itself (a PROXY header or uwsgi vars named the peer; the proxy that connected to
+    us wrote the headers); by default the peer decides.
     """
     for name, _ in headers:  # the fast path: names only, no allocation
         if name in _NAMES:
             break
     else:
         return None
-    if not trusted.is_trusted(peer_host):
+    if not (trusted.is_trusted(peer_host) if sender_trusted is None else sender_trusted):
         return None
     found: dict[bytes, list[bytes]] = {}
     for name, value in headers:

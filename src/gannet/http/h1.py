@@ -33,6 +33,7 @@ from .errors import ProtocolError
 from .flow import FlowControl
 from .h1_stream import H1Stream
 from .headers import STATUS_LINES, reason_phrase, refusal, status_line
+from .identity import apply_forwarded
 from .request import GOOD_HOSTS, NO_PARAMS, WSGI_ASGI_INFO, check_host, replace_host, request_line_length, split_target
 
 from ..asgi.http import NO_BODY, HTTPCycle
@@ -58,10 +59,13 @@ _METHODS = {m.encode(): m for m in (
     "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE")}
 
 # Request fields that need a look as they pass (one dict lookup per field).
-_HOST, _EXPECT, _CL, _TE, _UPGRADE, _CONNECTION, _TE_ACCEPT = 1, 2, 3, 4, 5, 6, 7
+_HOST, _EXPECT, _CL, _TE, _UPGRADE, _CONNECTION, _TE_ACCEPT, _FORWARDING = 1, 2, 3, 4, 5, 6, 7, 8
 _REQUEST_SPECIAL = {b"host": _HOST, b"expect": _EXPECT, b"content-length": _CL,
                     b"transfer-encoding": _TE, b"upgrade": _UPGRADE, b"connection": _CONNECTION,
-                    b"te": _TE_ACCEPT}
+                    b"te": _TE_ACCEPT, b"x-forwarded-for": _FORWARDING,
+                    b"x-forwarded-proto": _FORWARDING, b"x-forwarded-host": _FORWARDING,
+                    b"x-forwarded-port": _FORWARDING, b"x-forwarded-prefix": _FORWARDING,
+                    b"forwarded": _FORWARDING}
 
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 
@@ -86,6 +90,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
         "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn", "file_mark",
+        "forwarding", "sender", "sender_trusted",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -140,18 +145,45 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         # app's messages), so the next request on this connection reuses it.
         self.spare_stream: H1Stream | None = None
         self.log_conn = False  # connection open/close lines (--log-level debug), read once
+        # This request's X-Forwarded-*/Forwarded fields, if it has any (http/identity.py).
+        self.forwarding: list[tuple[bytes, bytes]] | None = None
+        # Who connected to us (host; None for a Unix socket): the writer of any forwarding
+        # headers, even when a PROXY header or uwsgi vars name another client. Whether it
+        # is in --forwarded-allow-ips is looked up once, on the first forwarding header.
+        self.sender: str | None = None
+        self.sender_trusted: bool | None = None
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
         self.transport = transport
+        self._socket_endpoints(transport)
+        self._opened()
+
+    def proxied_connection_made(self, transport: Any, client: tuple[str, int] | None,
+                                server: tuple[str, int] | None, unix: bool = False) -> None:
+        """connection_made for a connection whose PROXY header (server/proxy.py) named the
+        real endpoints: ``client``/``server`` replace the socket's; with ``unix`` the
+        client was on a Unix socket (no address); ``None`` alone keeps the socket's."""
+        self.transport = transport
+        self._socket_endpoints(transport)
+        if client is not None or unix:
+            self.client = client
+        if server is not None:
+            self.server = server
+        self._opened()
+
+    def _socket_endpoints(self, transport: Any) -> None:
         peer = transport.get_extra_info("peername")
         if isinstance(peer, tuple) and peer:
             self.client = (str(peer[0]), int(peer[1]))
+            self.sender = self.client[0]
         sock = transport.get_extra_info("sockname")
         if isinstance(sock, tuple) and sock:
             self.server = (str(sock[0]), int(sock[1]))
         elif isinstance(sock, str) and sock:
             self.server = (sock, None)  # type: ignore[assignment]
+
+    def _opened(self) -> None:
         self.idle_since = self.loop.time()
         self.closing = self.state.shutting_down  # the drain sets it on every connection
         self.state.connections.add(self)
@@ -306,6 +338,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 self.hosts += 1
                 if value not in GOOD_HOSTS:
                     check_host(value)
+            elif kind == _FORWARDING:
+                if self.forwarding is None:
+                    self.forwarding = [(name, value)]
+                else:
+                    self.forwarding.append((name, value))
             else:
                 self._special_header(kind, value)
         self.headers.append((name, value))
@@ -416,6 +453,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 "http.response.early_hint": NO_PARAMS,
             } if asgi else NO_PARAMS,
         }
+        forwarding = self.forwarding
+        if forwarding is not None:
+            self.forwarding = None
+            if state.proxy_headers:
+                apply_forwarded(state, self, scope, forwarding)
         if self.upgrade or method == "CONNECT":
             # should_upgrade(): llhttp stops after this request only with Connection:
             # upgrade; without it the Upgrade is ignored (RFC 9110 §7.8).

@@ -23,15 +23,17 @@ class Listener:
     address: str  # as given, for messages
     kind: str  # "tcp", "unix" or "fd"
     path: str | None = None  # the socket file we created, removed at exit
+    protocol: str = "http"  # or "uwsgi" (--uwsgi-socket): which wire protocol it speaks
 
     @property
     def url(self) -> str:
+        scheme = "uwsgi" if self.protocol == "uwsgi" else "http"
         if self.sock.family == socket.AF_UNIX:
-            return f"http://unix:{self.path or self.sock.getsockname()}"
+            return f"{scheme}://unix:{self.path or self.sock.getsockname()}"
         host, port = self.sock.getsockname()[:2]
         if self.sock.family == socket.AF_INET6:
             host = f"[{host}]"
-        return f"http://{host}:{port}"
+        return f"{scheme}://{host}:{port}"
 
 
 def parse_address(address: str) -> tuple[str, object]:
@@ -60,7 +62,7 @@ def parse_address(address: str) -> tuple[str, object]:
     return "tcp", (host or "0.0.0.0", port_number)
 
 
-def bind(address: str, backlog: int) -> Listener:
+def bind(address: str, backlog: int, protocol: str = "http") -> Listener:
     kind, details = parse_address(address)
     try:
         if kind == "unix":
@@ -74,7 +76,7 @@ def bind(address: str, backlog: int) -> Listener:
     except OSError as exc:
         raise BindError(f"cannot listen on {address}: {exc.strerror or exc}") from None
     sock.setblocking(False)
-    return Listener(sock, address, kind, str(details) if kind == "unix" else None)
+    return Listener(sock, address, kind, str(details) if kind == "unix" else None, protocol)
 
 
 def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:

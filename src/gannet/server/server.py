@@ -211,13 +211,16 @@ def load(config: Config) -> LoadedApp:
 def _bind(config: Config, sockets: list[socket.socket] | None) -> list[Listener]:
     """The listeners, bound here (before the app's startup: a port in use fails fast) or
     adopted from ``sockets``. Any failure is a BindError naming the address."""
-    if sockets is not None:
-        return [Listener(sock, "inherited", "fd") for sock in sockets]
+    inherited: list[Listener] = []
+    addresses = config.listen_addresses
+    if sockets is not None:  # inherited (systemd, a caller's sockets): they serve HTTP
+        inherited = [Listener(sock, "inherited", "fd") for sock in sockets]
+        addresses = [(address, kind) for address, kind in addresses if kind != "http"]
     listeners: list[Listener] = []
     address = "?"
     try:
-        for address in config.bind_addresses:
-            listeners.append(bind(address, config.backlog))
+        for address, protocol in addresses:
+            listeners.append(bind(address, config.backlog, protocol))
     except BindError:
         _close_listeners(listeners)
         raise
@@ -228,7 +231,7 @@ def _bind(config: Config, sockets: list[socket.socket] | None) -> list[Listener]
         # traceback for the log.
         error.unexpected = not isinstance(exc, (OSError, ValueError))  # type: ignore[attr-defined]
         raise error from exc
-    return listeners
+    return inherited + listeners
 
 
 def _close_listeners(listeners: list[Listener]) -> None:

@@ -53,6 +53,15 @@ class ServerState:
         self.body_read_timeout = config.body_read_timeout
         self.write_timeout = config.write_timeout
         self.timeout_keep_alive = config.timeout_keep_alive
+        # Behind a proxy (http/identity.py, server/proxy.py, http/uwsgi.py).
+        from ..http.trust import TrustedPeers
+
+        self.proxy_headers = config.proxy_headers
+        self.forwarded_trust = TrustedPeers(config.forwarded_allow_ips)
+        self.forwarded_memo: dict[tuple, Any] = {}  # resolved forwarding fields, bounded
+        self.proxy_protocol = config.proxy_protocol
+        self.proxy_allow = TrustedPeers(config.proxy_allow_from)
+        self.uwsgi_allow = TrustedPeers(config.uwsgi_allow_from + ",unix")  # as gunicorn
         self.access_logger = access_logger
         self.access_log = access_logger is not None
         self._on_max_requests = on_max_requests

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from ..asgi.lifespan import Lifespan
 from ..config import Config
-from ..http.h1 import H1Protocol
+from .accept import protocol_factory
 from ..logging import AccessLogger
 from .fd_limit import DescriptorMonitor
 from .listeners import Listener
@@ -198,10 +198,8 @@ class Worker:
         loop = self._loop
         state = self.state
 
-        def factory() -> H1Protocol:
-            return H1Protocol(state)
-
         for listener in self.listeners:
+            factory = protocol_factory(state, listener)
             server = await loop.create_server(factory, sock=listener.sock, backlog=self.config.backlog)
             url = listener.url  # read now: a listener the loop closes has no address
             self._servers.append(server)
@@ -283,7 +281,7 @@ class Worker:
 
         state = self.state
         for conn in list(state.connections):
-            if type(conn) is H1Protocol:
+            if isinstance(conn, H1Protocol):
                 conn.closing = True  # the next response says close (h1's keep_alive rule)
         deadline = self._loop.time() + idle_grace
         while state.connections and self._loop.time() < deadline and not self.force_exit:

@@ -65,7 +65,7 @@ class EnvironBuilder:
     so building touches no shared mutable state but the bounded header-name cache.
     """
 
-    __slots__ = ("base", "script_name", "root", "root_len")
+    __slots__ = ("base", "script_name", "root", "root_len", "root_path")
 
     def __init__(self, base: dict, raw_root_path: bytes) -> None:
         self.base = base
@@ -73,6 +73,7 @@ class EnvironBuilder:
         self.script_name = raw_root_path.decode("latin-1")
         self.root = raw_root_path
         self.root_len = len(raw_root_path)
+        self.root_path = raw_root_path.decode("utf-8")
 
     def build(self, cycle: Any) -> dict:
         scope = cycle.scope
@@ -80,8 +81,14 @@ class EnvironBuilder:
         raw = scope["raw_path"]
         root_len = self.root_len
         script_name = self.script_name
+        root = self.root
+        if scope["root_path"] != self.root_path:
+            # A trusted proxy's X-Forwarded-Prefix mounted this request elsewhere
+            # (http/identity.py): its root path, not --root-path, is SCRIPT_NAME.
+            root = scope["root_path"].encode("utf-8")
+            root_len = len(root)
+            script_name = root.decode("latin-1")
         if root_len:
-            root = self.root
             if raw.startswith(root):
                 # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
                 # it); the request's own path may carry the prefix too (see the module doc).

@@ -1,0 +1,189 @@
+"""--proxy-headers / --forwarded-allow-ips, black-box: what a trusted front end says reaches
+the ASGI scope, the WebSocket scope, the WSGI environ and the access log; what anyone else
+says changes nothing.
+
+On loopback every peer is 127.0.0.1 (trusted by default), so an *untrusted* client here
+connects from 127.0.0.2 (Linux routes all of 127.0.0.0/8 to lo).
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+import websockets
+
+from conftest import APPS, ROOT, start_server
+
+
+def _get(server, path="/x", headers=None, local=None):
+    transport = httpx.HTTPTransport(local_address=local) if local else None
+    with httpx.Client(transport=transport, timeout=10) as client:
+        response = client.get(f"http://{server.host}:{server.port}{path}", headers=headers or {})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _ws(server, headers):
+    async def talk():
+        async with websockets.connect(f"ws://{server.host}:{server.port}/ws",
+                                      additional_headers=headers) as sock:
+            return json.loads(await sock.recv())
+
+    return asyncio.run(talk())
+
+
+@pytest.fixture
+def asgi_server(gannet_server):
+    return gannet_server("forwarded_apps:asgi")
+
+
+def test_trusted_peer_sets_client_scheme_host_and_prefix(asgi_server):
+    seen = _get(asgi_server, "/items?a=1", {
+        "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "shop.example", "X-Forwarded-Prefix": "/store"})
+    assert seen["client"] == ["203.0.113.9", 0]
+    assert seen["scheme"] == "https"
+    assert seen["server"] == ["shop.example", 443]
+    assert seen["host"] == ["shop.example"]
+    assert seen["root_path"] == "/store"
+    assert seen["path"] == "/store/items"
+    assert seen["raw_path"] == "/store/items"
+
+
+def test_untrusted_peer_changes_nothing(asgi_server):
+    seen = _get(asgi_server, headers={
+        "X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+        "X-Forwarded-Host": "evil.example", "X-Forwarded-Prefix": "/p",
+        "Forwarded": "for=198.51.100.1;proto=https"}, local="127.0.0.2")
+    assert seen["client"][0] == "127.0.0.2"
+    assert seen["scheme"] == "http"
+    assert seen["host"] == [f"{asgi_server.host}:{asgi_server.port}"]
+    assert seen["root_path"] == "" and seen["path"] == "/x"
+
+
+def test_chain_client_is_the_rightmost_untrusted_address(gannet_server):
+    server = gannet_server("forwarded_apps:asgi", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8")
+    # A client wrote the first entry itself; 10.1.2.3 is a trusted inner proxy.
+    seen = _get(server, headers={"X-Forwarded-For": "1.1.1.1, 198.51.100.20, 10.1.2.3"})
+    assert seen["client"] == ["198.51.100.20", 0]
+
+
+def test_rfc7239_forwarded_with_ipv6_and_port(asgi_server):
+    seen = _get(asgi_server, headers={"Forwarded": 'for="[2001:db8::7]:4711";proto=https;host=api.example'})
+    assert seen["client"] == ["2001:db8::7", 4711]
+    assert seen["scheme"] == "https"
+    assert seen["server"] == ["api.example", 443]
+
+
+def test_x_forwarded_wins_over_a_client_sent_forwarded(asgi_server):
+    """nginx sets X-Forwarded-For and passes a client's own Forwarded through."""
+    seen = _get(asgi_server, headers={"Forwarded": "for=6.6.6.6;proto=https",
+                                      "X-Forwarded-For": "203.0.113.5"})
+    assert seen["client"] == ["203.0.113.5", 0]
+    assert seen["scheme"] == "http"
+
+
+def test_forwarded_port_alone_sets_server_port_and_host(asgi_server):
+    seen = _get(asgi_server, headers={"X-Forwarded-Proto": "https", "X-Forwarded-Port": "8443"})
+    assert seen["server"][1] == 8443
+    assert seen["host"] == ["127.0.0.1:8443"]
+    seen = _get(asgi_server, headers={"X-Forwarded-Proto": "https", "X-Forwarded-Port": "443"})
+    assert seen["host"] == ["127.0.0.1"]  # the scheme's default port is left out
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-Forwarded-For": "not an address"},
+    {"X-Forwarded-For": "999.1.1.1"},
+    {"X-Forwarded-Proto": "javascript"},
+    {"X-Forwarded-Host": "bad host/x"},
+    {"X-Forwarded-Port": "99999"},
+    {"X-Forwarded-Prefix": "no-leading-slash"},
+    {"Forwarded": "for=;;;"},
+    {"Forwarded": 'for="unterminated'},
+])
+def test_malformed_values_are_ignored_never_a_500(asgi_server, headers):
+    seen = _get(asgi_server, headers=headers)
+    assert seen["client"][0] == "127.0.0.1"
+    assert seen["scheme"] == "http"
+    assert seen["root_path"] == ""
+    assert seen["host"] == [f"{asgi_server.host}:{asgi_server.port}"]
+
+
+def test_malformed_value_is_a_debug_line(gannet_server):
+    server = gannet_server("forwarded_apps:asgi", "--log-level", "debug")
+    _get(server, headers={"X-Forwarded-Proto": "gopher"})
+    server.wait_for_log(r"forwarded: ignored proto 'gopher'")
+
+
+def test_no_proxy_headers_turns_it_off(gannet_server):
+    server = gannet_server("forwarded_apps:asgi", "--no-proxy-headers")
+    seen = _get(server, headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"})
+    assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+
+
+def test_websocket_scope_gets_wss_and_the_client(asgi_server):
+    seen = _ws(asgi_server, {"X-Forwarded-For": "203.0.113.44", "X-Forwarded-Proto": "https"})
+    assert seen["client"] == ["203.0.113.44", 0]
+    assert seen["scheme"] == "wss"
+    seen = _ws(asgi_server, {"X-Forwarded-Proto": "wss"})
+    assert seen["scheme"] == "wss"
+
+
+def test_wsgi_environ_gets_it_all(gannet_server):
+    server = gannet_server("forwarded_apps:wsgi", "--root-path", "/inner")
+    seen = _get(server, "/page", {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                                  "X-Forwarded-Host": "shop.example:8443",
+                                  "X-Forwarded-Prefix": "/store"})
+    assert seen == {"REMOTE_ADDR": "203.0.113.9", "REMOTE_PORT": "0", "wsgi.url_scheme": "https",
+                    "HTTP_HOST": "shop.example:8443", "SERVER_NAME": "shop.example",
+                    "SERVER_PORT": "8443", "SCRIPT_NAME": "/store", "PATH_INFO": "/page"}
+    # Without a prefix, --root-path stays SCRIPT_NAME.
+    seen = _get(server, "/page", {"X-Forwarded-For": "203.0.113.9"})
+    assert seen["SCRIPT_NAME"] == "/inner" and seen["PATH_INFO"] == "/page"
+
+
+def test_access_log_shows_the_forwarded_client(gannet_server):
+    server = gannet_server("forwarded_apps:asgi", "--access-log-format", "%(h)s %(client_addr)s")
+    _get(server, headers={"X-Forwarded-For": "203.0.113.77"})
+    server.wait_for_log(r"203\.0\.113\.77 203\.0\.113\.77:0")
+
+
+def test_unix_socket_peers_are_trusted_by_default(tmp_path):
+    path = str(tmp_path / "g.sock")
+    server = start_server("forwarded_apps:asgi", "--uds", path, port_args=())
+    try:
+        transport = httpx.HTTPTransport(uds=path)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            seen = client.get("http://localhost/x", headers={"X-Forwarded-For": "203.0.113.3",
+                                                              "X-Forwarded-Proto": "https"}).json()
+        assert seen["client"] == ["203.0.113.3", 0] and seen["scheme"] == "https"
+    finally:
+        server.stop()
+
+
+def test_forwarded_allow_ips_from_uvicorns_variable_and_gannets_wins(gannet_server):
+    server = gannet_server("forwarded_apps:asgi", env={"FORWARDED_ALLOW_IPS": "127.0.0.2"})
+    seen = _get(server, headers={"X-Forwarded-For": "203.0.113.9"}, local="127.0.0.2")
+    assert seen["client"] == ["203.0.113.9", 0]
+    seen = _get(server, headers={"X-Forwarded-For": "203.0.113.9"})  # 127.0.0.1: no longer trusted
+    assert seen["client"][0] == "127.0.0.1"
+    server = gannet_server("forwarded_apps:asgi", env={"FORWARDED_ALLOW_IPS": "127.0.0.2",
+                                                       "GANNET_FORWARDED_ALLOW_IPS": "127.0.0.1"})
+    seen = _get(server, headers={"X-Forwarded-For": "203.0.113.9"}, local="127.0.0.2")
+    assert seen["client"][0] == "127.0.0.2"
+
+
+@pytest.mark.parametrize("value", ["10.0.0.300", "example.com", "10.0.0.0/33", ""])
+def test_bad_allow_list_is_a_start_up_error(value):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(APPS), str(ROOT / "src")]))
+    result = subprocess.run([sys.executable, "-m", "gannet", "forwarded_apps:asgi",
+                             "--forwarded-allow-ips", value], capture_output=True, text=True,
+                            env=env, timeout=30, cwd=str(APPS))
+    assert result.returncode == 2
+    assert f"--forwarded-allow-ips: {value!r}" in result.stderr or (
+        not value and "expected a comma-separated list" in result.stderr)
