@@ -64,7 +64,7 @@ class FakeTransport:
         return 0
 
 
-async def drive(app: Any, requests: int, profile: bool) -> tuple[float, int]:
+async def drive(app: Any, requests: int, profile: bool, request: bytes = REQUEST) -> tuple[float, int]:
     """Serve ``requests`` requests over CONNECTIONS connections, one in flight on each;
     returns (seconds, responses written)."""
     from gannet.config import Config
@@ -83,7 +83,7 @@ async def drive(app: Any, requests: int, profile: bool) -> tuple[float, int]:
     async def serve(count: int) -> None:
         for _ in range(count // CONNECTIONS):
             for protocol, _transport in conns:
-                loop.call_soon(protocol.data_received, REQUEST)
+                loop.call_soon(protocol.data_received, request)
             # One turn runs the data_received calls (which create the tasks), the next
             # runs the tasks: every request is answered before the next batch.
             await asyncio.sleep(0)
@@ -110,12 +110,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=200_000,
                         help="requests to time (rounded down to a multiple of 64)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary")
+    parser.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                        help="add this field to every request (repeatable), e.g. "
+                        "'X-Forwarded-For: 203.0.113.9' to price --proxy-headers (the fake "
+                        "peer is 127.0.0.1, trusted by default)")
     args = parser.parse_args(argv)
+    request = REQUEST[:-2] + b"".join(line.encode("latin-1") + b"\r\n" for line in args.header) + b"\r\n"
     sys.path.insert(0, str(HERE / "apps"))
     app = importlib.import_module(APPS[args.app]).app
     import uvloop
 
-    elapsed, written = uvloop.run(drive(app, args.requests, args.profile))
+    elapsed, written = uvloop.run(drive(app, args.requests, args.profile, request))
     expected = args.requests // CONNECTIONS * CONNECTIONS
     if written != expected:
         print(f"error: {written} responses written for {expected} requests", file=sys.stderr)

@@ -4,8 +4,11 @@ from __future__ import annotations
 import asyncio
 from types import SimpleNamespace
 
+from hypothesis import given, settings, strategies as st
+
 from gannet.config import Config
-from gannet.http.identity import _MEMO_MAX, apply_forwarded
+from gannet.http.forwarded import resolve
+from gannet.http.identity import _MEMO_MAX, _simple_plan, apply_forwarded
 from gannet.server.state import ServerState
 
 
@@ -22,7 +25,8 @@ def _scope():
 
 
 def _conn(sender="127.0.0.1", client=("127.0.0.1", 5000)):
-    return SimpleNamespace(sender=sender, sender_trusted=None, client=client)
+    return SimpleNamespace(sender=sender, sender_trusted=None, client=client,
+                           forwarded_fields=None, forwarded_plan=None)
 
 
 def test_the_memo_of_resolved_chains_is_bounded():
@@ -58,3 +62,35 @@ def test_each_server_has_its_own_memo():
     scope = _scope()
     apply_forwarded(distrusting, _conn(), scope, fields)
     assert scope["client"] == ("127.0.0.1", 5000)
+
+
+_VALUES = st.sampled_from([b"203.0.113.9", b" 203.0.113.9 ", b"127.0.0.1", b"::1", b"[2001:db8::1]:80",
+                           b"1.2.3.4:5", b"::ffff:10.0.0.1", b"unknown", b"", b"999.1.1.1",
+                           b"1.2.3.4, 5.6.7.8", b"http", b"https", b"HTTPS ", b"wss", b"ws",
+                           b"gopher", b"https, http"])
+_NAMES = st.sampled_from([b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host",
+                          b"forwarded"])
+_CLIENTS = st.sampled_from([("127.0.0.1", 5000), ("::ffff:127.0.0.1", 7), ("10.0.0.1", 0), None])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_NAMES, _VALUES), min_size=1, max_size=3), _CLIENTS)
+def test_the_fast_path_agrees_with_resolve(fields, client):
+    """_simple_plan answers only the shapes it knows, and then as resolve does."""
+    trusted = _state().forwarded_trust
+    plan = _simple_plan(client, fields)
+    if plan is False:
+        return
+    resolved = resolve(client[0] if client else None, client[1] if client else None, fields,
+                       trusted, sender_trusted=True)
+    if resolved is None:
+        assert plan is None
+    else:
+        assert plan == (resolved.client, resolved.scheme, None)
+        assert resolved.host is None and resolved.port is None and not resolved.prefix
+
+
+def test_the_fast_path_takes_the_common_shapes():
+    assert _simple_plan(("127.0.0.1", 1), [(b"x-forwarded-for", b"203.0.113.9"),
+                                           (b"x-forwarded-proto", b"https")]) == (("203.0.113.9", 0), "https", None)
+    assert _simple_plan(("127.0.0.1", 1), [(b"x-forwarded-for", b"1.1.1.1, 2.2.2.2")]) is False

@@ -90,7 +90,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
         "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn", "file_mark",
-        "forwarding", "sender", "sender_trusted",
+        "forwarding", "sender", "sender_trusted", "forwarded_fields", "forwarded_plan",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -152,6 +152,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         # is in --forwarded-allow-ips is looked up once, on the first forwarding header.
         self.sender: str | None = None
         self.sender_trusted: bool | None = None
+        self.forwarded_fields: list[tuple[bytes, bytes]] | None = None  # the last ones seen,
+        self.forwarded_plan: Any = None  # and what they did (http/identity.py)
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:

@@ -26,14 +26,23 @@ What changes (``Resolved`` fields, each only when the proxy said it):
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from .forwarded import Resolved, resolve
+from .forwarded import Resolved, _scheme, _split_host_port, resolve
+from .trust import ip_address
 
 __all__ = ["apply_forwarded"]
 
+logger = logging.getLogger("gannet.error")
+
 _MEMO_MAX = 1024
 _DEFAULT_PORT = {"http": 80, "https": 443}
+_XFF, _XFP = b"x-forwarded-for", b"x-forwarded-proto"
+
+# A plan is what a request's forwarding fields do to its scope: (client, scheme or None,
+# the Resolved when it also sets a host, port or prefix, else None); None: nothing.
+Plan = tuple
 
 
 def apply_forwarded(state: Any, conn: Any, scope: dict, fields: list[tuple[bytes, bytes]]) -> None:
@@ -42,34 +51,84 @@ def apply_forwarded(state: Any, conn: Any, scope: dict, fields: list[tuple[bytes
 
     The sender is whoever connected to us (``conn.sender``: its host, None for a Unix
     socket): it wrote the headers. ``conn.client`` is who it says the peer is (the socket
-    peer, or what a PROXY header or uwsgi vars named), where the chain starts."""
+    peer, or what a PROXY header or uwsgi vars named), where the chain starts; it is
+    fixed for the connection's life, so the connection remembers its last plan."""
     trusted = conn.sender_trusted
     if trusted is None:  # once per connection
         trusted = conn.sender_trusted = state.forwarded_trust.is_trusted(conn.sender)
     if not trusted:
         return
-    client = conn.client
+    if fields == conn.forwarded_fields:  # a keep-alive client repeats itself: no hashing
+        plan = conn.forwarded_plan
+    else:
+        plan = _plan(state, conn.client, fields)
+        conn.forwarded_fields = fields
+        conn.forwarded_plan = plan
+    if plan is not None:
+        scope["client"] = plan[0]
+        if plan[1] is not None:
+            scope["scheme"] = plan[1]
+        if plan[2] is not None:
+            _apply(state, scope, plan[2])
+
+
+def _plan(state: Any, client: tuple[str, int] | None, fields: list[tuple[bytes, bytes]]) -> Plan | None:
+    """The plan for these fields from this client, memoised per server (bounded)."""
     key = (client, *fields)
     memo = state.forwarded_memo  # per server: its own trusted peers decide
     try:
-        resolved = memo[key]
+        return memo[key]
     except KeyError:
+        pass
+    plan = _simple_plan(client, fields)
+    if plan is False:
         if client is None:
             resolved = resolve(None, None, fields, state.forwarded_trust, sender_trusted=True)
         else:
             resolved = resolve(client[0], client[1], fields, state.forwarded_trust,
                                sender_trusted=True)
-        if len(memo) >= _MEMO_MAX:
-            memo.clear()
-        memo[key] = resolved
-    if resolved is not None:
-        _apply(state, scope, resolved)
+        plan = None if resolved is None else (
+            resolved.client, resolved.scheme,
+            resolved if resolved.host is not None or resolved.port is not None
+            or resolved.prefix else None)
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = plan
+    return plan
+
+
+def _simple_plan(client: tuple[str, int] | None, fields: list[tuple[bytes, bytes]]) -> Any:
+    """What ``resolve`` answers, for the shape nearly every front end sends: one
+    X-Forwarded-For address and at most one X-Forwarded-Proto word, each on one line
+    (a one-hop chain: the address is the client whether or not it is trusted itself).
+    False for any other shape. tests/http/test_identity.py checks it agrees with resolve."""
+    address = proto = None
+    for name, value in fields:
+        if name == _XFF and address is None and b"," not in value:
+            address = value
+        elif name == _XFP and proto is None and b"," not in value:
+            proto = value
+        else:
+            return False
+    if client is not None:
+        client = (ip_address(client[0]) or client[0], client[1] or 0)
+    forwarded = client
+    if address is not None:
+        text = address.strip().decode("latin-1")
+        found = _split_host_port(text)
+        if found is None:
+            logger.debug("forwarded: ignored X-Forwarded-For entry %r", text[:64])
+        else:
+            forwarded = found
+    scheme = _scheme(proto.decode("latin-1").strip()) if proto else None
+    if forwarded == client and scheme is None:
+        return None
+    return (forwarded, scheme, None)
 
 
 def _apply(state: Any, scope: dict, resolved: Resolved) -> None:
-    scope["client"] = resolved.client
-    scheme = resolved.scheme or scope["scheme"]
-    scope["scheme"] = scheme
+    """The rest of a plan: host, port and prefix (client and scheme are already set)."""
+    scheme = scope["scheme"]
     if resolved.host is not None:
         _set_host(scope["headers"], resolved.host.encode("latin-1"))
         name = resolved.server_name or ""
