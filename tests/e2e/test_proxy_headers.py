@@ -96,6 +96,16 @@ def test_forwarded_port_alone_sets_server_port_and_host(asgi_server):
     assert seen["host"] == ["127.0.0.1"]  # the scheme's default port is left out
 
 
+def test_forwarded_host_and_port_make_one_host_field(asgi_server):
+    """X-Forwarded-Host without a port plus X-Forwarded-Port (what nginx's $host and
+    $server_port give): the Host field carries the port, so URLs the app builds do."""
+    seen = _get(asgi_server, headers={"X-Forwarded-Host": "app.example", "X-Forwarded-Port": "8080"})
+    assert seen["host"] == ["app.example:8080"] and seen["server"] == ["app.example", 8080]
+    seen = _get(asgi_server, headers={"X-Forwarded-Host": "app.example", "X-Forwarded-Port": "443",
+                                      "X-Forwarded-Proto": "https"})
+    assert seen["host"] == ["app.example"] and seen["server"] == ["app.example", 443]
+
+
 @pytest.mark.parametrize("headers", [
     {"X-Forwarded-For": "not an address"},
     {"X-Forwarded-For": "999.1.1.1"},

@@ -94,3 +94,17 @@ def test_the_fast_path_takes_the_common_shapes():
     assert _simple_plan(("127.0.0.1", 1), [(b"x-forwarded-for", b"203.0.113.9"),
                                            (b"x-forwarded-proto", b"https")]) == (("203.0.113.9", 0), "https", None)
     assert _simple_plan(("127.0.0.1", 1), [(b"x-forwarded-for", b"1.1.1.1, 2.2.2.2")]) is False
+
+
+def test_forwarding_the_address_that_connected_keeps_its_port():
+    """HAProxy with a PROXY header and option forwardfor: X-Forwarded-For repeats the
+    PROXY source, whose port we know; port 0 would lose it."""
+    state = _state()
+    scope = _scope()
+    apply_forwarded(state, _conn("127.0.0.1", ("198.51.100.7", 5555)), scope,
+                    [(b"x-forwarded-for", b"198.51.100.7"), (b"x-forwarded-proto", b"https")])
+    assert scope["client"] == ("198.51.100.7", 5555) and scope["scheme"] == "https"
+    scope = _scope()
+    apply_forwarded(state, _conn("127.0.0.1", ("198.51.100.7", 5555)), scope,
+                    [(b"x-forwarded-for", b"198.51.100.8")])
+    assert scope["client"] == ("198.51.100.8", 0)

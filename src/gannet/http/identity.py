@@ -91,6 +91,13 @@ def _plan(state: Any, client: tuple[str, int] | None, fields: list[tuple[bytes, 
             resolved.client, resolved.scheme,
             resolved if resolved.host is not None or resolved.port is not None
             or resolved.prefix else None)
+    if plan is not None and client is not None and plan[0] is not None and plan[0][1] == 0 \
+            and plan[0][0] == (ip_address(client[0]) or client[0]):
+        # The proxy forwarded the very address that connected (HAProxy: a PROXY header
+        # and option forwardfor): keep the port we know instead of X-Forwarded-For's none.
+        plan = ((plan[0][0], client[1]), *plan[1:])
+        if plan[0] == client and plan[1] is None and plan[2] is None:
+            plan = None
     if len(memo) >= _MEMO_MAX:
         memo.clear()
     memo[key] = plan
@@ -130,12 +137,15 @@ def _apply(state: Any, scope: dict, resolved: Resolved) -> None:
     """The rest of a plan: host, port and prefix (client and scheme are already set)."""
     scheme = scope["scheme"]
     if resolved.host is not None:
-        _set_host(scope["headers"], resolved.host.encode("latin-1"))
         name = resolved.server_name or ""
+        port = resolved.port  # X-Forwarded-Port's, else the forwarded host's own
+        # The Host field says the port too (unless it is the scheme's default): apps
+        # build URLs from it (PEP 3333's reconstruction, Django, Starlette's request.url).
+        value = name if port is None or port == _DEFAULT_PORT.get(scheme) else f"{name}:{port}"
+        _set_host(scope["headers"], value.encode("latin-1"))
         if name.startswith("["):
             name = name[1:-1]  # the scope's server host is an address, without brackets
-        port = resolved.port if resolved.port is not None else _DEFAULT_PORT.get(scheme, 80)
-        scope["server"] = (name, port)
+        scope["server"] = (name, port if port is not None else _DEFAULT_PORT.get(scheme, 80))
     elif resolved.port is not None:
         port = resolved.port
         server = scope["server"]
