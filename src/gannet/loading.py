@@ -1,4 +1,5 @@
-"""Find the application: "pkg.mod:attr.sub", factories, and which interface it speaks.
+"""Find the application: "pkg.mod:attr.sub", a mod_wsgi script file, factories, and which
+interface it speaks.
 
 Detection never guesses silently: the chosen interface is logged, and an ambiguous object
 is treated as ASGI 3 only when its call signature fits ``(scope, receive, send)``.
@@ -9,11 +10,20 @@ exception, the frames of the app and of the libraries it called (never Gannet's 
 import machinery's, told apart by where those packages really live, not by a folder's
 name), and Python's own caret for a SyntaxError. At ``--log-level debug`` the message
 carries the whole traceback instead. A missing attribute names what looks like an app.
+
+A script file (``site.wsgi``, ``path/to/wsgi.py``, optionally ``:callable``) is loaded the
+way mod_wsgi loads a WSGIScriptAlias target (see "script files" below): run as a module
+named ``_mod_wsgi_<md5 of its absolute path>``, registered in sys.modules while it runs,
+with nothing added to sys.path (mod_wsgi-express puts its working directory there, as
+--app-dir's default ``.`` does).
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib
+import importlib.machinery
+import importlib.util
 import inspect
 import logging
 import os
@@ -23,7 +33,7 @@ from types import ModuleType
 from typing import Any, Callable
 
 __all__ = ["AppLoadError", "import_from_string", "load_app", "detect_interface", "ASGI2Adapter",
-           "describe_load_error"]
+           "describe_load_error", "script_file"]
 
 logger = logging.getLogger("gannet.error")
 
@@ -40,13 +50,27 @@ class AppLoadError(Exception):
 
 def import_from_string(target: str) -> Any:
     """The object ``target`` names: ``module:attr.sub``, or a bare ``module`` whose
-    ``application`` (gunicorn's default) or else ``app`` is taken."""
+    ``application`` (gunicorn's default) or else ``app`` is taken; or a script file's
+    (``path/to/site.wsgi[:attr.sub]``, see "script files" below) with the same defaults."""
+    script = _script_target(target, warn=True)
+    if script is not None:
+        path, attrs = script
+        if attrs == "":
+            raise AppLoadError(f"APP {target!r} ends with ':': name the callable after it, or "
+                               "leave the ':' out to use 'application'")
+        module = _load_script(path)
+        return _resolve(module, path, attrs, "script")
     module_name, sep, attrs = target.partition(":")
     if not module_name or (sep and not attrs):
         raise AppLoadError(f"APP must look like 'module:attribute', got {target!r}")
     module = _import_module(module_name)
-    if not sep:
-        return _default_attribute(module, module_name)
+    return _resolve(module, module_name, attrs if sep else None, "module")
+
+
+def _resolve(module: ModuleType, shown: str, attrs: str | None, kind: str) -> Any:
+    """``attrs`` ("obj.sub") looked up in ``module``; None takes the default names."""
+    if attrs is None:
+        return _default_attribute(module, shown, kind)
     obj: Any = module
     for depth, attr in enumerate(attrs.split(".")):
         try:
@@ -54,9 +78,9 @@ def import_from_string(target: str) -> Any:
         except AttributeError:
             if depth:
                 missing = ".".join(attrs.split(".")[:depth + 1])
-                raise AppLoadError(f"attribute {missing!r} not found in module {module_name!r}") from None
-            raise AppLoadError(f"attribute {attr!r} not found in module {module_name!r}"
-                               f"{_suggestion(module, module_name)}") from None
+                raise AppLoadError(f"attribute {missing!r} not found in {kind} {shown!r}") from None
+            raise AppLoadError(f"attribute {attr!r} not found in {kind} {shown!r}"
+                               f"{_suggestion(module, shown)}") from None
     return obj
 
 
@@ -65,24 +89,26 @@ def _import_module(module_name: str) -> ModuleType:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name == module_name or module_name.startswith(f"{exc.name}."):
-            raise AppLoadError(f"could not import module {module_name!r}: {exc}") from exc
+            raise AppLoadError(f"could not import module {module_name!r}: {exc}"
+                               f"{_no_script_either(module_name)}") from exc
         # The app's module exists but one of its own imports failed: show where.
         raise AppLoadError(describe_load_error(exc, f"importing {module_name!r}")) from exc
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the app's import-time code
         raise AppLoadError(describe_load_error(exc, f"importing {module_name!r}")) from exc
 
 
-def _default_attribute(module: ModuleType, module_name: str) -> Any:
+def _default_attribute(module: ModuleType, shown: str, kind: str = "module") -> Any:
     for attr in DEFAULT_ATTRIBUTES:
         # One getattr per name: a module's __getattr__ (PEP 562, lazy apps) runs once.
         found = getattr(module, attr, _MISSING)
         if found is not _MISSING:
-            logger.info("No attribute given: using '%s:%s'", module_name, attr)
+            logger.info("No attribute given: using '%s:%s'", shown, attr)
             return found
     names = " or ".join(repr(attr) for attr in DEFAULT_ATTRIBUTES)
-    raise AppLoadError(f"module {module_name!r} has no {names} (tried for APP without ':attribute'): "
-                       f"add 'application = ...' to it, or name the app as '{module_name}:NAME'"
-                       f"{_suggestion(module, module_name)}")
+    entry = " (mod_wsgi's entry point is 'application')" if kind == "script" else ""
+    raise AppLoadError(f"{kind} {shown!r} has no {names}{entry} (tried for APP without "
+                       f"':attribute'): add 'application = ...' to it, or name the app as "
+                       f"'{shown}:NAME'{_suggestion(module, shown)}")
 
 
 def load_app(app: Any, *, factory: bool = False, app_dir: str | None = None) -> Any:
@@ -103,6 +129,157 @@ def load_app(app: Any, *, factory: bool = False, app_dir: str | None = None) -> 
     if not callable(app):
         raise AppLoadError(f"the app is not callable (got {type(app).__name__})")
     return app
+
+
+# ---------------------------------------------------------------------- script files
+# What tells a script file from a module name. A module name never holds a path separator,
+# so anything with one is a path. Without one, a name ending in .wsgi or .py is a file when
+# such a file exists, unless the same words also name an importable module (``mysite.wsgi``
+# next to a ``mysite/wsgi.py``): that form was served before script files were, so it
+# still is, with a warning. A file without a suffix needs a separator: ``./site``.
+SCRIPT_SUFFIXES = (".wsgi", ".py")
+# mod_wsgi's name for a script's module (wsgi_module_name() in mod_wsgi's C source:
+# "_mod_wsgi_" + MD5 of the full path): objects pickled under mod_wsgi from classes the
+# script defines name this module, and unpickle here when the path is the same.
+SCRIPT_MODULE_PREFIX = "_mod_wsgi_"
+_LISTED_SCRIPTS = ("wsgi.py", "asgi.py", "app.py", "application.py")
+
+
+def script_file(target: str) -> str | None:
+    """The absolute path of the script file APP names (``site.wsgi``, ``path/to/wsgi.py``,
+    with or without ``:callable``) when it exists, else None: --reload must watch that file
+    wherever it lies and whatever its suffix."""
+    script = _script_target(target)
+    if script is None:
+        return None
+    path = os.path.abspath(script[0])
+    return path if os.path.isfile(path) else None
+
+
+def _script_target(target: str, warn: bool = False) -> tuple[str, str | None] | None:
+    """(path, attributes or None) when ``target`` names a script file, None for a module.
+    An existing file is taken whole; otherwise what follows the last ':' is the callable
+    when it is a dotted name (a missing '/srv/a:b/site.wsgi' stays one path)."""
+    if _has_separator(target) and os.path.isfile(target):
+        return target, None
+    path, sep, attrs = target.rpartition(":")
+    if sep and path and (attrs == "" or _is_dotted(attrs)) and _names_script(path, warn):
+        return path, attrs
+    if _names_script(target, warn):
+        return target, None  # with a separator, never a module: the loader says what is wrong
+    return None
+
+
+def _names_script(text: str, warn: bool) -> bool:
+    if _has_separator(text):
+        return True
+    if not text.lower().endswith(SCRIPT_SUFFIXES) or not os.path.isfile(text):
+        return False
+    if _module_exists(text):
+        if warn:
+            logger.warning("'%s' names both a module and the file %s: serving the module, as "
+                           "before script files were served; write './%s' for the file",
+                           text, os.path.abspath(text), text)
+        return False
+    return True
+
+
+def _has_separator(text: str) -> bool:
+    return os.sep in text or "/" in text or bool(os.altsep and os.altsep in text)
+
+
+def _is_dotted(text: str) -> bool:
+    return all(part.isidentifier() for part in text.split("."))
+
+
+def _module_exists(name: str) -> bool:
+    """Whether the dotted ``name`` can be imported, found without importing anything (a
+    package's __init__ must not run just to tell a file from a module)."""
+    parts = name.split(".")
+    if len(parts) < 2 or not _is_dotted(name):
+        return False
+    try:
+        spec = importlib.util.find_spec(parts[0])  # a top-level name: found, not imported
+        for depth in range(1, len(parts)):
+            if spec is None or spec.submodule_search_locations is None:
+                return False
+            spec = importlib.machinery.PathFinder.find_spec(
+                ".".join(parts[:depth + 1]), list(spec.submodule_search_locations))
+    except (ImportError, ValueError):
+        return False
+    return spec is not None
+
+
+class _ScriptLoader(importlib.machinery.SourceFileLoader):
+    """Compiles the script from its source each time and writes no bytecode, as mod_wsgi
+    does: ``site.wsgi`` would otherwise share ``__pycache__/site.*.pyc`` with a ``site.py``
+    beside it."""
+
+    def __init__(self, fullname: str, path: str, source: bytes) -> None:
+        super().__init__(fullname, path)
+        self._source = source
+
+    def get_code(self, fullname: str) -> Any:
+        # bytes, so a PEP 263 coding line or a BOM is honoured as Python honours it.
+        return compile(self._source, self.path, "exec", dont_inherit=True)
+
+
+def _load_script(shown: str) -> ModuleType:
+    """Run the script file ``shown`` (as given; relative to the working directory, as
+    mod_wsgi-express resolves it) as a module, the way mod_wsgi does: named after its
+    path's MD5, ``__file__`` set, in sys.modules while it runs (Flask's root_path and
+    pickle find it there) and removed again if it fails, not ``__main__`` (its
+    ``if __name__ == "__main__":`` development server stays off)."""
+    path = os.path.abspath(shown)
+    if os.path.isdir(path):
+        raise AppLoadError(f"{shown!r} is a directory, not a script file{_scripts_in(path, shown)}")
+    if not os.path.exists(path):
+        where = f" (looked for {path})" if path != shown else ""
+        hint = f"; did you mean '{shown}.py'?" if os.path.isfile(path + ".py") else ""
+        raise AppLoadError(f"script file {shown!r} not found{where}{hint}")
+    try:
+        with open(path, "rb") as file:
+            source = file.read()
+    except OSError as exc:
+        raise AppLoadError(f"cannot read the script file {shown!r}: {exc.strerror or exc}") from exc
+    name = SCRIPT_MODULE_PREFIX + hashlib.md5(path.encode("utf-8", "surrogateescape"),
+                                              usedforsecurity=False).hexdigest()
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) == path:
+        return loaded  # imported once per process, as a module would be
+    logger.info("Loading the script file %s as module %s", path, name)
+    loader = _ScriptLoader(name, path, source)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    assert spec is not None
+    spec.cached = None  # nothing is written to __pycache__
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        loader.exec_module(module)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - the script's own code
+        sys.modules.pop(name, None)
+        raise AppLoadError(describe_load_error(exc, f"running the script {shown!r}")) from exc
+    return module
+
+
+def _scripts_in(directory: str, shown: str) -> str:
+    try:
+        names = sorted(entry for entry in os.listdir(directory)
+                       if (entry.lower().endswith(".wsgi") or entry in _LISTED_SCRIPTS)
+                       and os.path.isfile(os.path.join(directory, entry)))
+    except OSError:
+        return ""
+    if not names:
+        return "; name the file that defines 'application'"
+    listed = ", ".join(repr(os.path.join(shown, entry)) for entry in names[:_MAX_LISTED])
+    return f"; script files in it: {listed}"
+
+
+def _no_script_either(module_name: str) -> str:
+    """For ``site.wsgi`` that is neither a module nor a file: say both were looked for."""
+    if not module_name.lower().endswith(SCRIPT_SUFFIXES):
+        return ""
+    return f"; no script file {module_name!r} either (looked for {os.path.abspath(module_name)})"
 
 
 # ---------------------------------------------------------------------- load errors
