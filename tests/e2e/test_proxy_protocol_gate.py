@@ -150,12 +150,30 @@ def test_mode_v1_refuses_v2_and_v2_refuses_v1(gannet_server):
     assert seen(exchange(two, v2_tcp4("192.0.2.9", "10.0.0.2", 4444, 80) + REQUEST))
 
 
-def test_the_proxy_that_connected_decides_whether_its_headers_count(server):
-    """HAProxy terminating TLS sends PROXY (the client's address) and X-Forwarded-Proto:
-    the headers are HAProxy's (127.0.0.1, trusted), not the named client's."""
-    request = REQUEST.replace(b"Host: h\r\n", b"Host: h\r\nX-Forwarded-Proto: https\r\n")
+def test_headers_behind_a_proxy_header_are_the_named_clients(server):
+    """A layer-4 proxy (AWS NLB, HAProxy mode tcp) passes the client's own X-Forwarded-*
+    through: the PROXY-named client, not the trusted proxy, decides whether they count."""
+    request = REQUEST.replace(b"Host: h\r\n", b"Host: h\r\nX-Forwarded-Proto: https\r\n"
+                              b"X-Forwarded-For: 1.2.3.4\r\n")
     got = seen(exchange(server, b"PROXY TCP4 198.51.100.7 203.0.113.1 5555 443\r\n" + request))
-    assert got["client"] == ["198.51.100.7", 5555] and got["scheme"] == "https"
+    assert got["client"] == ["198.51.100.7", 5555] and got["scheme"] == "http"
+    # A named client that is itself trusted (127.0.0.1 by default) is believed.
+    got = seen(exchange(server, b"PROXY TCP4 127.0.0.1 203.0.113.1 5555 443\r\n" + request))
+    assert got["client"] == ["1.2.3.4", 0] and got["scheme"] == "https"
+
+
+def _ssl_tlv(client_flags: int) -> bytes:
+    value = bytes([client_flags]) + bytes(4)  # client flags, verify (0: ok)
+    return bytes([0x20]) + struct.pack("!H", len(value)) + value
+
+
+@pytest.mark.parametrize("flags, scheme", [(0x01, "https"), (0x00, "http")])
+def test_v2_ssl_tlv_sets_the_scheme(server, flags, scheme):
+    """HAProxy send-proxy-v2-ssl: the SSL TLV's PP2_CLIENT_SSL bit says the client used TLS."""
+    block = (socket.inet_aton("192.0.2.9") + socket.inet_aton("10.0.0.2") + struct.pack("!HH", 4444, 443)
+             + _ssl_tlv(flags))
+    got = seen(exchange(server, v2(0x1, 0x11, block) + REQUEST))
+    assert got["client"] == ["192.0.2.9", 4444] and got["scheme"] == scheme
 
 
 def test_unix_socket_peers_are_allowed_by_default(tmp_path):

@@ -40,8 +40,8 @@ def test_the_memo_of_resolved_chains_is_bounded():
 
 
 def test_trust_is_the_senders_not_the_named_clients():
-    """A PROXY header or uwsgi vars name the client; the proxy that connected wrote the
-    headers, so its address decides whether they are believed."""
+    """conn.sender (who wrote the headers) decides, not conn.client (where the chain
+    starts); h1, the PROXY gate and uwsgi set the two."""
     state = _state()
     scope = _scope()
     apply_forwarded(state, _conn("127.0.0.1", ("198.51.100.7", 5555)), scope,

@@ -147,9 +147,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.log_conn = False  # connection open/close lines (--log-level debug), read once
         # This request's X-Forwarded-*/Forwarded fields, if it has any (http/identity.py).
         self.forwarding: list[tuple[bytes, bytes]] | None = None
-        # Who connected to us (host; None for a Unix socket): the writer of any forwarding
-        # headers, even when a PROXY header or uwsgi vars name another client. Whether it
-        # is in --forwarded-allow-ips is looked up once, on the first forwarding header.
+        # Who wrote the request's headers (host; None for a Unix socket): the peer, or the
+        # client a PROXY header or uwsgi vars name (a proxy that passes headers through
+        # must not vouch for them). Whether it is in --forwarded-allow-ips is looked up
+        # once, on the first forwarding header.
         self.sender: str | None = None
         self.sender_trusted: bool | None = None
         self.forwarded_fields: list[tuple[bytes, bytes]] | None = None  # the last ones seen,
@@ -162,16 +163,24 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self._opened()
 
     def proxied_connection_made(self, transport: Any, client: tuple[str, int] | None,
-                                server: tuple[str, int] | None, unix: bool = False) -> None:
+                                server: tuple[str, int] | None, unix: bool = False,
+                                scheme: str | None = None) -> None:
         """connection_made for a connection whose PROXY header (server/proxy.py) named the
         real endpoints: ``client``/``server`` replace the socket's; with ``unix`` the
-        client was on a Unix socket (no address); ``None`` alone keeps the socket's."""
+        client was on a Unix socket (no address); ``None`` alone keeps the socket's.
+        ``scheme``: https when the header says the client used TLS (v2's SSL TLV)."""
         self.transport = transport
         self._socket_endpoints(transport)
         if client is not None or unix:
             self.client = client
+            # The named client is also who wrote any X-Forwarded-* in the requests: a
+            # layer-4 proxy (AWS NLB, HAProxy mode tcp) passes a client's own headers
+            # through, so the proxy's trust must not vouch for them.
+            self.sender = client[0] if client is not None else None
         if server is not None:
             self.server = server
+        if scheme is not None:
+            self.scheme = scheme
         self._opened()
 
     def _socket_endpoints(self, transport: Any) -> None:

@@ -11,6 +11,10 @@ that followed the header untouched:
   naming the peer and the reason; no HTTP response, since the peer is a proxy that
   expects none. ``LOCAL`` (HAProxy's health checks) and ``UNKNOWN`` keep the socket's
   endpoints.
+- the named client, not the proxy, counts as the writer of any X-Forwarded-* headers that
+  follow (a layer-4 proxy passes a client's own headers through): they are believed only
+  if that client is itself in ``--forwarded-allow-ips``. The scheme comes from v2's SSL
+  TLV (HAProxy ``send-proxy-v2-ssl``): https when the client used TLS.
 - any other peer is served as it is, with its own address (a health probe or a local
   tool reaching a worker directly), unless its first bytes are a PROXY header: then it is
   trying to choose its own address, and it is disconnected with a log line. Deciding
@@ -81,7 +85,8 @@ class ProxyGate(asyncio.Protocol):
                          f"{mode} expects v{mode[1]}")
             return
         unix = header.command == "PROXY" and header.family == "UNIX"
-        self._hand_over(header.rest, header.source, header.destination, unix)
+        scheme = "https" if header.command == "PROXY" and _client_used_tls(header.tlvs) else None
+        self._hand_over(header.rest, header.source, header.destination, unix, scheme)
 
     def eof_received(self) -> bool | None:
         if not self.done:
@@ -131,15 +136,16 @@ class ProxyGate(asyncio.Protocol):
                 (buffer[:_V2_BYTES] == V2_SIGNATURE[:len(buffer)] and len(buffer) < _V2_BYTES):
             self.buffer = buffer  # still ambiguous (at most 11 bytes): wait for more
             return
-        self._hand_over(buffer, None, None, False)
+        self._hand_over(buffer, None, None, False, None)
 
-    def _hand_over(self, rest: bytes, client: Any, server: Any, unix: bool) -> None:
+    def _hand_over(self, rest: bytes, client: Any, server: Any, unix: bool,
+                   scheme: str | None) -> None:
         self.done = True
         self.state.connections.discard(self)
         inner = self.make_inner()
         transport = self.transport
         transport.set_protocol(inner)
-        inner.proxied_connection_made(transport, client, server, unix)
+        inner.proxied_connection_made(transport, client, server, unix, scheme)
         if rest and not transport.is_closing():
             inner.data_received(rest)
 
@@ -148,6 +154,15 @@ class ProxyGate(asyncio.Protocol):
         if why is not None:
             logger.info("Connection from %s closed: %s", _describe(self.peer), why)
         self.transport.abort()  # a proxy expects no HTTP answer; drop what it sent
+
+
+def _client_used_tls(tlvs: Any) -> bool:
+    """PP2_TYPE_SSL (0x20) with PP2_CLIENT_SSL set (proxy-protocol.txt §2.2.5): HAProxy's
+    send-proxy-v2-ssl, AWS/GCP load balancers terminating TLS. The scheme the client used."""
+    for kind, value in tlvs:
+        if kind == 0x20 and value[:1] and value[0] & 0x01:
+            return True
+    return False
 
 
 def _describe(peer: Any) -> str:
