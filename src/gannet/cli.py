@@ -54,8 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         allow_abbrev=False,  # "--header 5" must not quietly mean --header-read-timeout
     )
     parser.add_argument("app", nargs="?", metavar="APP", help="the app: 'module:attribute' (e.g. main:app, mysite.wsgi:application, "
-                        "pkg.mod:obj.attr), or a bare 'module' to use its 'application' or "
-                        "'app' (gunicorn tries 'application' alone)")
+                        "pkg.mod:obj.attr), a bare 'module' to use its 'application' or "
+                        "'app' (gunicorn tries 'application' alone), or a script file's "
+                        "path as mod_wsgi takes it (site.wsgi, path/to/wsgi.py[:callable])")
     parser.add_argument("-c", "--config", dest="config_file", metavar="PATH",
                         help="config file: TOML (top-level keys, or [tool.gannet] in "
                         "pyproject.toml), or Python with gunicorn's setting names and "

@@ -62,3 +62,10 @@ def test_allow_lists_from_the_environment():
     assert config.uwsgi_allow_from == "192.168.1.1"
     with pytest.raises(ConfigError, match="--proxy-allow-from .*'300.1.1.1' is not an IP"):
         Config("app:x", environ={"GANNET_PROXY_ALLOW_FROM": "300.1.1.1"})
+
+
+def test_a_bare_path_is_a_unix_uwsgi_socket_as_uwsgi_takes_it():
+    config = Config("app:x", uwsgi_socket=["/run/site/uwsgi.sock"], environ={})
+    assert config.listen_addresses == [("unix:/run/site/uwsgi.sock", "uwsgi")]
+    with pytest.raises(ConfigError, match="--bind: '/run/h.sock' is not HOST:PORT"):
+        Config("app:x", bind=["/run/h.sock"], environ={})  # -b keeps gunicorn's forms

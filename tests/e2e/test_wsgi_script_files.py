@@ -336,8 +336,6 @@ def test_reload_serves_an_edited_wsgi_file_named_with_reload_extra_file(tmp_path
         assert server.stop() == 0
 
 
-@pytest.mark.xfail(strict=True, reason="supervisor/reload.py does not yet add "
-                   "loading.script_file(config.app) to the watched files")
 def test_reload_watches_the_script_file_wherever_it_lies(tmp_path):
     script = write(tmp_path / "deploy" / "site.wsgi", RELOADING.format(version="v1"))
     (tmp_path / "work").mkdir()

@@ -34,11 +34,9 @@ REQUIRED = {
     "haproxy": (haproxy.HAPROXY_CFG, [
         "timeout tunnel 1h",
         "option forwardfor",
-        "http-request set-header X-Forwarded-Proto https if { ssl_fc }",
-        "http-request set-header X-Forwarded-Proto http if !{ ssl_fc }",
         "option httpchk GET /health",
         "http-check expect status 200",
-        "send-proxy-v2",
+        "send-proxy-v2-ssl",
     ]),
     "apache": (apache.APACHE_VHOST + apache.APACHE_UWSGI_VHOST, [
         "ProxyPreserveHost On",

@@ -231,6 +231,8 @@ class Config:
             raise ConfigError("APP: no application given (gannet module:attr)")
         for name in ("bind", "uwsgi_socket"):
             for address in getattr(self, name):
+                if name == "uwsgi_socket" and address.startswith("/"):
+                    continue  # a Unix socket's path, as uWSGI takes it
                 if not (address.startswith(("unix:", "fd://")) or ":" in address):
                     setting = BY_NAME[name]
                     where = _where(self.sources[name], setting)
@@ -250,7 +252,9 @@ class Config:
         """Every (address, protocol) to listen on: the HTTP ones, then --uwsgi-socket's.
         --uwsgi-socket alone (no HTTP listen option from any source) listens for uwsgi only,
         as a uWSGI user moving its nginx config over expects."""
-        uwsgi = [(address, "uwsgi") for address in self.uwsgi_socket]
+        # uWSGI takes a bare path as a Unix socket (socket = /run/x.sock); so do we, here.
+        uwsgi = [("unix:" + address if address.startswith("/") else address, "uwsgi")
+                 for address in self.uwsgi_socket]
         if uwsgi and all(self.sources[name] == "default" or (name == "bind" and not self.bind)
                          for name in LISTEN_OPTIONS):
             return uwsgi

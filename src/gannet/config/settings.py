@@ -239,7 +239,8 @@ SETTINGS: tuple[Setting, ...] = (
     _s("fd", None, "Serve on an already-bound socket inherited as this file descriptor.",
        convert=_opt_int, validate=at_least(0), section="binding"),
     _s("uwsgi_socket", [], "Listen for the uwsgi protocol (what nginx uwsgi_pass and Apache "
-       "mod_proxy_uwsgi speak) on this address; repeatable, same forms as -b. Without any "
+       "mod_proxy_uwsgi speak) on this address; repeatable, same forms as -b (and a bare "
+       "/path, as uWSGI takes it, for a Unix socket). Without any "
        "HTTP listen option, Gannet then listens for uwsgi only (docs/deployment.md).",
        convert=to_str_list, multiple=True, section="binding", metavar="ADDRESS"),
     _s("backlog", 2048, "Maximum number of pending connections in the listen queue.",

@@ -123,9 +123,13 @@ class Reloader:
         cwd = Path.cwd()
         self.on_change = on_change
         self.roots = _watched_dirs(config, cwd)
-        self.extra_files = [_absolute(cwd, f) for f in config.reload_extra_file]
+        given_files = list(config.reload_extra_file)
+        script = _script_of(config)  # a script file APP names is watched wherever it lies
+        if script is not None and script not in given_files:
+            given_files.append(script)
+        self.extra_files = [_absolute(cwd, f) for f in given_files]
         extra_only = []
-        for extra, given in zip(self.extra_files, config.reload_extra_file):
+        for extra, given in zip(self.extra_files, given_files):
             if not extra.parent.is_dir():
                 raise ConfigError(f"--reload-extra-file {given!r}: its directory does not exist")
             if not any(r == extra.parent or r in extra.parent.parents for r in self.roots):
@@ -192,6 +196,14 @@ def forget_bytecode(paths: Iterable[str]) -> None:
                 os.unlink(importlib.util.cache_from_source(path, optimization=optimization))
             except (OSError, ValueError, NotImplementedError):
                 pass
+
+
+def _script_of(config: Config) -> str | None:
+    if not isinstance(config.app, str):
+        return None
+    from ..loading import script_file  # no app import: it only looks at the path
+
+    return script_file(config.app)
 
 
 def _watched_dirs(config: Config, cwd: Path) -> list[Path]:
