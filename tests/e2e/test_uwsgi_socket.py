@@ -324,3 +324,31 @@ def test_websocket_over_uwsgi(served):
         assert rest[0] == 0x81
         # the REMOTE_ADDR var is the client, and the scope says HTTP/1.1
         assert rest[2:2 + (rest[1] & 0x7F)] == b"198.51.100.7 1.1: hi"
+
+
+def test_behind_a_proxy_header(uwsgi_server):
+    """--proxy-protocol in front of a uwsgi socket: the gate hands over to the uwsgi
+    protocol (with the scheme argument it passes); the PROXY-named peer is the one that
+    speaks uwsgi, so it must be allowed; the vars still say who the client is."""
+    _server, address = uwsgi_server("uwsgi_apps:asgi", "--proxy-protocol")
+    variables = request_vars(uri=b"/info", extra=[])
+    variables = [(k, b"203.0.113.50" if k == b"REMOTE_ADDR" else v) for k, v in variables]
+    response = Response(exchange(address, b"PROXY TCP4 127.0.0.1 10.0.0.1 5555 3031\r\n"
+                                 + encode(variables)))
+    assert response.status == 200
+    assert b"203.0.113.50" in response.body
+    assert exchange(address, b"PROXY TCP4 10.9.8.7 10.0.0.1 5555 3031\r\n"
+                    + encode(variables)) == b""  # the named peer is not in --uwsgi-allow-from
+
+
+def test_bytes_after_a_large_body_are_not_parsed_as_http(uwsgi_server):
+    """A body big enough to bypass the parser (h1's raw path), then junk: the request is
+    answered, the junk is never taken for an HTTP request (no 400 after the 200)."""
+    server, address = uwsgi_server("uwsgi_apps:asgi")
+    body = b"x" * (256 * 1024)
+    raw = exchange(address, encode(request_vars(b"POST", b"/echo", body)) + body
+                   + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+    response = Response(raw)
+    assert response.status == 200
+    assert raw.count(b"HTTP/1.1 ") == 1
+    assert response.body == body

@@ -564,7 +564,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if self.dead:
             return  # the discard bound was passed: the connection is closing
         self.raw_body = False
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = self.next_parser()
         self.on_message_complete()
         if len(data) > remaining and not self.dead:
             self.data_received(data[remaining:])
@@ -573,8 +573,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         """The BodySink has the whole body: this protocol takes the connection back."""
         self.transport.set_protocol(self)
         self.raw_body = False
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = self.next_parser()
         self.on_message_complete()
+
+    def next_parser(self) -> Any:
+        """The parser for what follows a body that bypassed it (the wire protocol's own:
+        http/uwsgi.py overrides this)."""
+        return httptools.HttpRequestParser(self)
 
     def on_body(self, body: bytes) -> None:
         self.body_progress = self.loop.time()

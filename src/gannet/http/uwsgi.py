@@ -430,10 +430,18 @@ class UwsgiProtocol(H1Protocol):
         self._check_peer(transport)
 
     def proxied_connection_made(self, transport: Any, client: Any, server: Any,
-                                unix: bool = False) -> None:
+                                unix: bool = False, scheme: str | None = None) -> None:
         """Behind a PROXY header the peer that speaks uwsgi is the one it names."""
-        super().proxied_connection_made(transport, client, server, unix)  # type: ignore[misc]
+        super().proxied_connection_made(transport, client, server, unix, scheme)
         self._check_peer(transport)
+
+    def next_parser(self) -> Any:
+        """After a body that bypassed the parser (h1's raw body path): the request is
+        complete, and a uwsgi connection carries one; whatever follows is not parsed."""
+        parser = UwsgiRequestParser(self)
+        parser.state = _DONE
+        parser.http_version = self.http_version
+        return parser
 
     def _check_peer(self, transport: Any) -> None:
         """The uwsgi vars say who the client is: only --uwsgi-allow-from peers may speak.
