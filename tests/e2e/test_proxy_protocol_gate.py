@@ -216,3 +216,26 @@ def test_a_gate_waiting_for_a_header_does_not_hold_up_shutdown(server):
         server.wait_for_log(r"Listening on")
         server.signal(15)
         assert server.wait(timeout=10) == 0
+
+
+_UNIX_BLOCK = b"/tmp/a".ljust(108, b"\0") + b"/tmp/b".ljust(108, b"\0")
+
+
+@pytest.mark.parametrize("header", [
+    b"PROXY UNKNOWN\r\n",                   # v1: a relayed connection of an unknown family
+    v2(0x1, 0x00, b""),                     # v2 PROXY over UNSPEC: likewise
+    v2(0x1, 0x31, _UNIX_BLOCK),             # v2 PROXY: a client on the proxy's Unix socket
+], ids=["v1-unknown", "v2-unspec", "v2-unix"])
+def test_headers_behind_a_proxy_header_naming_no_client_are_not_believed(server, header):
+    """A PROXY header that relays a connection without naming its client leaves nobody
+    to vouch for the X-Forwarded-* in it: they are the relayed client's own bytes. The
+    proxy's trust (the socket peer) or the 'unix' entry (Gannet's own Unix-socket peers)
+    must not make them count."""
+    request = REQUEST.replace(b"Host: h\r\n", b"Host: h\r\nX-Forwarded-Proto: https\r\n"
+                              b"X-Forwarded-For: 6.6.6.6\r\n")
+    got = seen(exchange(server, header + request))
+    assert got["scheme"] == "http"
+    assert got["client"] is None or got["client"][0] == "127.0.0.1"
+    # Control: LOCAL is the proxy's own connection (a health check), not a relayed one.
+    got = seen(exchange(server, v2(0x0, 0x00, b"") + request))
+    assert got["client"] == ["6.6.6.6", 0] and got["scheme"] == "https"

@@ -163,11 +163,13 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self._opened()
 
     def proxied_connection_made(self, transport: Any, client: tuple[str, int] | None,
-                                server: tuple[str, int] | None, unix: bool = False,
+                                server: tuple[str, int] | None, unix: bool | None = False,
                                 scheme: str | None = None) -> None:
         """connection_made for a connection whose PROXY header (server/proxy.py) named the
         real endpoints: ``client``/``server`` replace the socket's; with ``unix`` the
         client was on a Unix socket (no address); ``None`` alone keeps the socket's.
+        ``unix=None``: the header relayed a client it does not name (v1 UNKNOWN, v2
+        UNSPEC): the socket's endpoints stand, but its bytes are that client's.
         ``scheme``: https when the header says the client used TLS (v2's SSL TLV)."""
         self.transport = transport
         self._socket_endpoints(transport)
@@ -177,6 +179,10 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # layer-4 proxy (AWS NLB, HAProxy mode tcp) passes a client's own headers
             # through, so the proxy's trust must not vouch for them.
             self.sender = client[0] if client is not None else None
+        if unix or unix is None:
+            # A relayed client without an address: nobody vouches for its headers (not
+            # the proxy, nor 'unix', which means Gannet's own Unix-socket peers).
+            self.sender_trusted = False
         if server is not None:
             self.server = server
         if scheme is not None:

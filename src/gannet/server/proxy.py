@@ -13,7 +13,10 @@ that followed the header untouched:
   endpoints.
 - the named client, not the proxy, counts as the writer of any X-Forwarded-* headers that
   follow (a layer-4 proxy passes a client's own headers through): they are believed only
-  if that client is itself in ``--forwarded-allow-ips``. The scheme comes from v2's SSL
+  if that client is itself in ``--forwarded-allow-ips``; never when the header relays a
+  connection without naming its client (v1 ``UNKNOWN``, v2 ``UNSPEC``, a client on the
+  proxy's Unix socket), while ``LOCAL`` (the proxy's own connection) leaves the proxy the
+  writer. The scheme comes from v2's SSL
   TLV (HAProxy ``send-proxy-v2-ssl``): https when the client used TLS.
 - any other peer is served as it is, with its own address (a health probe or a local
   tool reaching a worker directly), unless its first bytes are a PROXY header: then it is
@@ -84,8 +87,14 @@ class ProxyGate(asyncio.Protocol):
             self._refuse(f"PROXY protocol v{header.version} header where --proxy-protocol "
                          f"{mode} expects v{mode[1]}")
             return
-        unix = header.command == "PROXY" and header.family == "UNIX"
-        scheme = "https" if header.command == "PROXY" and _client_used_tls(header.tlvs) else None
+        relayed = header.command == "PROXY"
+        unix: bool | None = relayed and header.family == "UNIX"
+        if relayed and header.source is None and not unix:
+            # v1 UNKNOWN, v2 UNSPEC: a relayed client the header does not name. Its bytes
+            # are that client's, so the proxy (the socket peer) must not vouch for its
+            # X-Forwarded-*: unix=None tells h1 (and is passed on by a TLS gate or uwsgi).
+            unix = None
+        scheme = "https" if relayed and _client_used_tls(header.tlvs) else None
         self._hand_over(header.rest, header.source, header.destination, unix, scheme)
 
     def eof_received(self) -> bool | None:
@@ -138,7 +147,7 @@ class ProxyGate(asyncio.Protocol):
             return
         self._hand_over(buffer, None, None, False, None)
 
-    def _hand_over(self, rest: bytes, client: Any, server: Any, unix: bool,
+    def _hand_over(self, rest: bytes, client: Any, server: Any, unix: bool | None,
                    scheme: str | None) -> None:
         self.done = True
         self.state.connections.discard(self)
