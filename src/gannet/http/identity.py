@@ -10,7 +10,8 @@ Hot path. h1 notices a forwarding field while it reads the head (one dict lookup
 for every field anyway) and hands the fields here only then: a request without one pays
 an attribute test. Resolving a chain costs microseconds (addresses are parsed), so results
 are memoised per (peer, forwarding fields): a front end's keep-alive connection repeats
-them, request after request. The memo is bounded and cleared when full.
+them, request after request. The memo is bounded and cleared when full, and takes only
+small field sets (a client can make its X-Forwarded-For as long as the head limit).
 
 What changes (``Resolved`` fields, each only when the proxy said it):
 - ``client``: the forwarded client (port 0 when the proxy gave none).
@@ -37,6 +38,10 @@ __all__ = ["apply_forwarded"]
 logger = logging.getLogger("gannet.error")
 
 _MEMO_MAX = 1024
+# Only small field sets are remembered per server: a key holds its fields' bytes, and a
+# client behind a front end that appends to its X-Forwarded-For controls their size (up to
+# the head limit, ~800 KiB), so 1024 big keys would pin most of a GiB. Real chains fit.
+_MEMO_FIELDS, _MEMO_VALUE = 4, 256
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _XFF, _XFP = b"x-forwarded-for", b"x-forwarded-proto"
 
@@ -73,13 +78,20 @@ def apply_forwarded(state: Any, conn: Any, scope: dict, fields: list[tuple[bytes
 
 
 def _plan(state: Any, client: tuple[str, int] | None, fields: list[tuple[bytes, bytes]]) -> Plan | None:
-    """The plan for these fields from this client, memoised per server (bounded)."""
-    key = (client, *fields)
+    """The plan for these fields from this client, memoised per server (bounded, and
+    only for small fields)."""
     memo = state.forwarded_memo  # per server: its own trusted peers decide
-    try:
-        return memo[key]
-    except KeyError:
-        pass
+    key: tuple | None = None
+    if len(fields) <= _MEMO_FIELDS:
+        for _name, value in fields:
+            if len(value) > _MEMO_VALUE:
+                break
+        else:
+            key = (client, *fields)
+            try:
+                return memo[key]
+            except KeyError:
+                pass
     plan = _simple_plan(client, fields)
     if plan is False:
         if client is None:
@@ -98,9 +110,10 @@ def _plan(state: Any, client: tuple[str, int] | None, fields: list[tuple[bytes, 
         plan = ((plan[0][0], client[1]), *plan[1:])
         if plan[0] == client and plan[1] is None and plan[2] is None:
             plan = None
-    if len(memo) >= _MEMO_MAX:
-        memo.clear()
-    memo[key] = plan
+    if key is not None:
+        if len(memo) >= _MEMO_MAX:
+            memo.clear()
+        memo[key] = plan
     return plan
 
 
