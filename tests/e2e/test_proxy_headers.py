@@ -233,3 +233,26 @@ def test_big_forwarding_fields_are_not_remembered_across_requests(asgi_server):
             ask(index)
         grown = _rss_kib(asgi_server.proc.pid) - before
     assert grown < 30 * 1024, f"RSS grew {grown} KiB over 150 requests"
+
+
+@pytest.mark.parametrize("interface", ["asgi", "wsgi"])
+def test_forwarded_prefix_keeps_raw_path_encoded(gannet_server, interface):
+    """raw_path is the path as sent (ASGI): the prefix's own percent-escapes stay escaped
+    there, while root_path and path are decoded; SCRIPT_NAME is the decoded prefix."""
+    server = gannet_server(f"forwarded_apps:{interface}")
+    seen = _get(server, "/x%20y", {"X-Forwarded-Prefix": "/my%20app/caf%C3%A9/"})
+    if interface == "asgi":
+        assert seen["root_path"] == "/my app/café"
+        assert seen["path"] == "/my app/café/x y"
+        assert seen["raw_path"] == "/my%20app/caf%C3%A9/x%20y"
+    else:
+        assert seen["SCRIPT_NAME"] == "/my app/café".encode().decode("latin-1")
+        assert seen["PATH_INFO"] == "/x y"
+
+
+@pytest.mark.parametrize("prefix", ["/p?a=1", "/p#frag", "/p/?"])
+def test_forwarded_prefix_with_a_query_or_fragment_is_ignored(asgi_server, prefix):
+    """A mount point is a path: '?' or '#' in it (unescaped) would put a query into
+    root_path and raw_path, and URLs rebuilt from them would be wrong."""
+    seen = _get(asgi_server, headers={"X-Forwarded-Prefix": prefix})
+    assert seen["root_path"] == "" and seen["path"] == "/x" and seen["raw_path"] == "/x"

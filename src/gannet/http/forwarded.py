@@ -105,7 +105,8 @@ class Resolved:
     when not forwarded) or else the peer itself (``None`` for a Unix socket).
     ``scheme`` is 'http' or 'https' (the caller maps to ws/wss). ``host`` is the Host
     value to present; ``server_name`` its host part; ``port`` from X-Forwarded-Port or
-    the host's port. ``prefix`` is a decoded path to append to root_path ('' for none).
+    the host's port. ``prefix`` is a decoded path to append to root_path ('' for none),
+    ``raw_prefix`` the same as sent (its percent-escapes kept), for raw_path.
     """
 
     client: tuple[str, int] | None
@@ -114,6 +115,7 @@ class Resolved:
     server_name: str | None = None
     port: int | None = None
     prefix: str = ""
+    raw_prefix: bytes = b""
 
 
 def _split_host_port(text: str) -> tuple[str, int] | None:
@@ -189,21 +191,23 @@ def _scheme(text: str) -> str | None:
     return scheme
 
 
-def _prefix(values: Sequence[bytes]) -> str:
-    """The X-Forwarded-Prefix path, percent-decoded like ASGI's root_path; '' if unusable."""
+def _prefix(values: Sequence[bytes]) -> tuple[str, bytes]:
+    """The X-Forwarded-Prefix path, percent-decoded like ASGI's root_path, and as sent
+    (for raw_path); ('', b'') if unusable. A path only: '?' or '#' in it is refused."""
     if len(values) != 1:
-        return ""  # several prefix lines: ambiguous, ignore rather than guess an order
+        return "", b""  # several prefix lines: ambiguous, ignore rather than guess an order
     text = values[0].decode("latin-1").strip()
     try:
-        if not _PREFIX.match(text):
+        if not _PREFIX.match(text) or "?" in text or "#" in text:
             raise ValueError(text)
         decoded = unquote(text, errors="strict")
         if not decoded.isprintable():
             raise ValueError(text)
     except (ValueError, UnicodeDecodeError):
         logger.debug("forwarded: ignored prefix %r", text[:64])
-        return ""
-    return decoded.rstrip("/")
+        return "", b""
+    raw = text.rstrip("/")
+    return unquote(raw), raw.encode("ascii")
 
 
 def _walk(candidates: Sequence[tuple[str, int] | None], complete: bool,
@@ -348,10 +352,11 @@ def resolve(peer_host: str | None, peer_port: int | None, headers: Sequence[tupl
         result = _forwarded(peer, found[_FORWARDED], trusted)
     else:
         result = None
-    prefix = _prefix(found[_X_PREFIX]) if _X_PREFIX in found else ""
+    prefix, raw_prefix = _prefix(found[_X_PREFIX]) if _X_PREFIX in found else ("", b"")
     if prefix:
         result = Resolved(client=peer) if result is None else result
-        result = Resolved(result.client, result.scheme, result.host, result.server_name, result.port, prefix)
+        result = Resolved(result.client, result.scheme, result.host, result.server_name, result.port,
+                          prefix, raw_prefix)
     if result is None or result == Resolved(client=peer):
         return None
     return result

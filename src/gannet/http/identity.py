@@ -169,11 +169,12 @@ def _apply(state: Any, scope: dict, resolved: Resolved) -> None:
             value = name if port == _DEFAULT_PORT.get(scheme) else f"{name}:{port}"
             _set_host(scope["headers"], value.encode("latin-1"))
     if resolved.prefix:
-        _mount(state, scope, resolved.prefix)
+        _mount(state, scope, resolved.prefix, resolved.raw_prefix)
 
 
-def _mount(state: Any, scope: dict, prefix: str) -> None:
-    """root_path becomes the proxy's prefix; path and raw_path carry it in front."""
+def _mount(state: Any, scope: dict, prefix: str, raw_prefix: bytes) -> None:
+    """root_path becomes the proxy's prefix; path and raw_path carry it in front (raw_path
+    as the proxy sent it, percent-escapes kept: ASGI's raw_path is the path as received)."""
     raw_path = scope["raw_path"]
     if raw_path == b"*":
         return  # asterisk-form names the server, not a resource under a mount
@@ -183,7 +184,7 @@ def _mount(state: Any, scope: dict, prefix: str) -> None:
         path, raw_path = path[len(root):], raw_path[len(raw_root):]
     scope["root_path"] = prefix
     scope["path"] = prefix + path
-    scope["raw_path"] = prefix.encode("utf-8") + raw_path
+    scope["raw_path"] = raw_prefix + raw_path
 
 
 def _host_field(headers: list[tuple[bytes, bytes]]) -> bytes | None:

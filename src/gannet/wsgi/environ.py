@@ -82,12 +82,19 @@ class EnvironBuilder:
         root_len = self.root_len
         script_name = self.script_name
         root = self.root
+        decoded = False
         if scope["root_path"] != self.root_path:
             # A trusted proxy's X-Forwarded-Prefix mounted this request elsewhere
-            # (http/identity.py): its root path, not --root-path, is SCRIPT_NAME.
+            # (http/identity.py): its root path, not --root-path, is SCRIPT_NAME. raw_path
+            # starts with the prefix as sent (escapes kept), root_path is it decoded: so
+            # compare decoded bytes (an escape never straddles the two: the path goes on
+            # with '/').
             root = scope["root_path"].encode("utf-8")
             root_len = len(root)
             script_name = root.decode("latin-1")
+            if b"%" in raw:
+                raw = unquote_to_bytes(raw)
+                decoded = True
         if root_len:
             if raw.startswith(root):
                 # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
@@ -101,7 +108,8 @@ class EnvironBuilder:
                 script_name = ""
         environ["REQUEST_METHOD"] = scope["method"]
         environ["SCRIPT_NAME"] = script_name
-        environ["PATH_INFO"] = (unquote_to_bytes(raw) if b"%" in raw else raw).decode("latin-1")
+        environ["PATH_INFO"] = (unquote_to_bytes(raw) if b"%" in raw and not decoded
+                                else raw).decode("latin-1")
         environ["QUERY_STRING"] = scope["query_string"].decode("latin-1")
         version = scope["http_version"]
         environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
