@@ -12,6 +12,10 @@
 
 ``asgi`` also accepts WebSockets on any path: it echoes each text message, prefixed
 with the scope's client host and http_version ("127.0.0.9 1.1: hi").
+
+``asgi_facts`` and ``wsgi_facts`` answer every path with the request's facts as JSON (the
+scope's path, raw_path, root_path, scheme, http_version; the environ's strings): for the
+mount-point (--root-path) tests, where the path the app sees is what is checked.
 """
 from __future__ import annotations
 
@@ -143,3 +147,24 @@ async def _websocket(scope, receive, send):
             return
         if message.get("text") is not None:
             await send({"type": "websocket.send", "text": prefix + message["text"]})
+
+
+# The request as the app sees it, on every path (for mount-point tests: --root-path).
+async def asgi_facts(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    facts = {key: scope[key] for key in ("path", "root_path", "scheme", "http_version")}
+    facts["raw_path"] = scope["raw_path"].decode("latin-1")
+    await _send(send, 200, json.dumps(facts).encode())
+
+
+def _wsgi_facts(environ, start_response):
+    facts = {key: value for key, value in environ.items() if isinstance(value, str)}
+    facts["wsgi.url_scheme"] = environ["wsgi.url_scheme"]
+    body = json.dumps(facts).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+wsgi_facts = validator(_wsgi_facts)

@@ -352,3 +352,45 @@ def test_bytes_after_a_large_body_are_not_parsed_as_http(uwsgi_server):
     assert response.status == 200
     assert raw.count(b"HTTP/1.1 ") == 1
     assert response.body == body
+
+
+# ---------------------------------------------------------------- the scheme, as uWSGI reads it
+@pytest.mark.parametrize("request_scheme, extra, scheme", [
+    # nginx behind a load balancer that terminates TLS: the stock uwsgi_params send nginx's
+    # own REQUEST_SCHEME (http) and the site adds "uwsgi_param HTTPS on;". uWSGI takes the
+    # scheme from UWSGI_SCHEME, else from HTTPS, and never reads REQUEST_SCHEME.
+    (b"http", [(b"HTTPS", b"on")], "https"),
+    (b"https", [(b"HTTPS", b"off")], "http"),
+    (b"http", [(b"UWSGI_SCHEME", b"https"), (b"HTTPS", b"off")], "https"),
+    # An empty HTTPS is no HTTPS at all (uWSGI: https_len > 0): REQUEST_SCHEME decides.
+    (b"https", [(b"HTTPS", b"")], "https"),
+])
+def test_scheme_is_uwsgi_scheme_then_https_then_request_scheme(served, request_scheme, extra, scheme):
+    kind, _, address = served
+    variables = [(k, request_scheme if k == b"REQUEST_SCHEME" else v)
+                 for k, v in request_vars(uri=b"/info")] + extra
+    facts = json.loads(call(address, variables).body)
+    assert (facts["wsgi.url_scheme"] if kind == "wsgi" else facts["scheme"]) == scheme
+
+
+# ---------------------------------------------------------------- mounted below --root-path
+@pytest.mark.parametrize("uri, path, script_name, path_info", [
+    # REQUEST_URI is what the client sent: nginx's $request_uri and Apache's original URI
+    # carry the mount point (no front end strips it on this hop), so the app sees it once.
+    (b"/app/info?x=1", "/app/info", "/app", "/info"),
+    (b"/app", "/app", "/app", ""),
+    (b"/app/app/x", "/app/app/x", "/app", "/app/x"),  # a path that repeats the mount's name
+    (b"http://www.example.com/app/info", "/app/info", "/app", "/info"),  # absolute-form (Apache)
+    # A target without the prefix (a custom REQUEST_URI) is under the mount, as over HTTP.
+    (b"/info", "/app/info", "/app", "/info"),
+])
+@pytest.mark.parametrize("kind", ["asgi", "wsgi"])
+def test_root_path_appears_once_in_the_path(uwsgi_server, kind, uri, path, script_name, path_info):
+    _server, address = uwsgi_server(f"uwsgi_apps:{kind}_facts", "--root-path", "/app")
+    extra = [(b"SCRIPT_NAME", b"/app")]  # what Apache's mod_proxy_uwsgi sends for ProxyPass /app/
+    variables = [(k, uri if k == b"REQUEST_URI" else v) for k, v in request_vars(extra=extra)]
+    facts = json.loads(call(address, variables).body)
+    if kind == "asgi":
+        assert (facts["path"], facts["raw_path"], facts["root_path"]) == (path, path, "/app")
+    else:
+        assert (facts["SCRIPT_NAME"], facts["PATH_INFO"]) == (script_name, path_info)

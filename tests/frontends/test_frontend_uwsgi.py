@@ -237,3 +237,61 @@ def test_uwsgi_socket_believes_allowed_peers_only(deployment):
     while CLIENT_ADDRESS not in server.log[len(before):]:
         assert time.monotonic() < deadline, f"no log line about {CLIENT_ADDRESS}:\n{server.log[len(before):]}"
         time.sleep(0.05)
+
+
+# ------------------------------------------------------------------------- mount point, scheme
+
+NGINX_MOUNTED_SERVER = """
+    server {{
+        listen 127.0.0.1:{http};
+        # An ASGI app mounted below /app/ (Gannet runs with --root-path /app): nginx passes
+        # the client's whole URI as REQUEST_URI, prefix included.
+        location /app/ {{
+            include {uwsgi_params};
+            uwsgi_pass 127.0.0.1:{asgi};
+        }}
+        # TLS ended by a balancer in front of nginx: nginx speaks http itself (its stock
+        # uwsgi_params send REQUEST_SCHEME http) and tells the app with HTTPS on, as uWSGI
+        # sites do.
+        location /behind-tls/ {{
+            include {uwsgi_params};
+            uwsgi_param HTTPS on;
+            uwsgi_pass 127.0.0.1:{wsgi};
+        }}
+    }}
+"""
+
+
+@pytest.fixture(scope="module")
+def mounted(tmp_path_factory):
+    if not NGINX_UWSGI_PARAMS.exists():
+        pytest.skip(f"{NGINX_UWSGI_PARAMS} (shipped with nginx) is missing")
+    directory = tmp_path_factory.mktemp("uwsgi-mounted")
+    asgi, wsgi, http = free_port(), free_port(), free_port()
+    with gannet_listening_on("uwsgi_apps:asgi_facts", ("--uwsgi-socket", f"127.0.0.1:{asgi}",
+                                                       "--root-path", "/app"), tcp_ports=(asgi,)), \
+            gannet_listening_on("uwsgi_apps:wsgi_facts", ("--uwsgi-socket", f"127.0.0.1:{wsgi}"),
+                                tcp_ports=(wsgi,)):
+        nginx = start_nginx(directory / "nginx", NGINX_MOUNTED_SERVER.format(
+            http=http, uwsgi_params=NGINX_UWSGI_PARAMS, asgi=asgi, wsgi=wsgi), [http])
+        try:
+            yield f"http://127.0.0.1:{http}"
+        finally:
+            nginx.stop()
+
+
+@pytest.mark.parametrize("target, path", [("/app/info?x=1", "/app/info"), ("/app/", "/app/"),
+                                          ("/app/app/x", "/app/app/x")])
+def test_uwsgi_asgi_app_below_a_prefix_sees_its_path_once(mounted, target, path):
+    with http_client(mounted, headers={"host": HOST}) as client:
+        response = client.get(target)
+    assert response.status_code == 200, response.text
+    facts = response.json()
+    assert (facts["path"], facts["raw_path"], facts["root_path"]) == (path, path, "/app"), facts
+
+
+def test_uwsgi_param_https_on_behind_a_tls_balancer_is_https(mounted):
+    with http_client(mounted, headers={"host": HOST}) as client:
+        environ = client.get("/behind-tls/x").json()
+    assert environ["wsgi.url_scheme"] == "https", environ
+    assert environ["PATH_INFO"] == "/behind-tls/x", environ

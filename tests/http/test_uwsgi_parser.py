@@ -212,7 +212,9 @@ def test_identity_from_the_vars():
 
 @pytest.mark.parametrize("variables, scheme", [
     ([(b"REQUEST_SCHEME", b"https")], "https"),
-    ([(b"REQUEST_SCHEME", b"http"), (b"HTTPS", b"on")], "http"),
+    ([(b"REQUEST_SCHEME", b"http"), (b"HTTPS", b"on")], "https"),  # uWSGI never reads REQUEST_SCHEME
+    ([(b"REQUEST_SCHEME", b"https"), (b"HTTPS", b"off")], "http"),
+    ([(b"REQUEST_SCHEME", b"https"), (b"HTTPS", b"")], "https"),  # empty: absent
     ([(b"UWSGI_SCHEME", b"https"), (b"REQUEST_SCHEME", b"http")], "https"),
     ([(b"HTTPS", b"1")], "https"),
     ([(b"HTTPS", b"ON")], "https"),

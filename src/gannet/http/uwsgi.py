@@ -28,8 +28,10 @@ not parse (400): sizes, REQUEST_METHOD (a token), REQUEST_URI (visible ASCII), C
 name (``HTTP_X_FOO`` -> ``x-foo``: a field name llhttp would refuse is refused here too,
 rather than silently dropped), a field value with control characters. Identity vars that do
 not parse are ignored with a debug line, keeping the socket's values: REMOTE_ADDR/PORT ->
-``client``, SERVER_NAME/PORT -> ``server``, UWSGI_SCHEME, REQUEST_SCHEME or HTTPS=on|1 ->
-``scheme`` (uWSGI's order). REMOTE_ADDR is also the ``sender`` h1 asks --forwarded-allow-ips
+``client``, SERVER_NAME/PORT -> ``server``, UWSGI_SCHEME, else HTTPS (on|1: https, else
+http), else REQUEST_SCHEME -> ``scheme`` (uWSGI's order: it never reads REQUEST_SCHEME, so
+``uwsgi_param HTTPS on`` behind a TLS-terminating balancer wins over nginx's own
+``REQUEST_SCHEME http``). REMOTE_ADDR is also the ``sender`` h1 asks --forwarded-allow-ips
 about: the client's X-Forwarded-* fields arrive among the vars as it sent them (nginx adds
 none), so they count only when the client is itself a trusted proxy, as over HTTP.
 ``HTTP_CONTENT_LENGTH``/``HTTP_CONTENT_TYPE`` (nginx sends the client's own fields there
@@ -37,7 +39,9 @@ too) give way to the CGI vars, and ``HTTP_TRANSFER_ENCODING`` is dropped: on thi
 body is framed by CONTENT_LENGTH alone. Repeated CGI vars: the last wins (as in uWSGI),
 but two different CONTENT_LENGTHs are refused (smuggling). SCRIPT_NAME is not a mount
 point here (that is --root-path's job; WSGI's SCRIPT_NAME comes from it): one that differs
-from --root-path is logged once, as a hint.
+from --root-path is logged once, as a hint. REQUEST_URI, the path the client sent, carries
+the mount point (no front end strips it on this hop), so an ASGI scope under --root-path
+has it once, not twice (``UwsgiProtocol._client_scope``).
 
 Versions. The scope says what the client spoke (SERVER_PROTOCOL: ``HTTP/1.1`` -> "1.1",
 ``HTTP/2.0`` -> "2"), but h1 must frame the response close-delimited, never chunked: it
@@ -304,11 +308,17 @@ class UwsgiRequestParser:
                 logger.debug("uwsgi: ignoring REMOTE_ADDR %r", address[:64])
         protocol.sender = sender
         protocol.sender_trusted = None
-        scheme: str | None = _SCHEMES.get(cgi.get(b"UWSGI_SCHEME") or cgi.get(b"REQUEST_SCHEME") or b"")
+        # uWSGI's order: UWSGI_SCHEME, else HTTPS (on/1: https; any other value: http);
+        # REQUEST_SCHEME only when neither is there (uWSGI never reads it). A front end
+        # behind a TLS-terminating balancer says "uwsgi_param HTTPS on" while the stock
+        # uwsgi_params still send its own REQUEST_SCHEME, http. Empty values are absent.
+        scheme: str | None = _SCHEMES.get(cgi.get(b"UWSGI_SCHEME") or b"")
         if scheme is None:
             https = cgi.get(b"HTTPS")
-            if https is not None:
+            if https:
                 scheme = "https" if https.lower() == b"on" or https == b"1" else "http"
+            else:
+                scheme = _SCHEMES.get(cgi.get(b"REQUEST_SCHEME") or b"")
         if scheme is not None:
             protocol.scheme = scheme
         host: str | None = None
@@ -416,7 +426,7 @@ def _wants_upgrade(fields: list[tuple[bytes, bytes]]) -> bool:
 class UwsgiProtocol(H1Protocol):
     """One uwsgi connection: H1Protocol with the uwsgi parser, for allowed peers only."""
 
-    __slots__ = ("http_version",)
+    __slots__ = ("client_scope", "http_version")
 
     parser: Any  # ours while the request is parsed (h1 swaps in httptools' after a raw body)
 
@@ -424,13 +434,14 @@ class UwsgiProtocol(H1Protocol):
         super().__init__(state)
         self.parser = UwsgiRequestParser(self)
         self.http_version = "1.0"
+        self.client_scope: dict | None = None  # the scope _client_scope has seen to
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
         self._check_peer(transport)
 
     def proxied_connection_made(self, transport: Any, client: Any, server: Any,
-                                unix: bool = False, scheme: str | None = None) -> None:
+                                unix: bool | None = False, scheme: str | None = None) -> None:
         """Behind a PROXY header the peer that speaks uwsgi is the one it names."""
         super().proxied_connection_made(transport, client, server, unix, scheme)
         self._check_peer(transport)
@@ -460,7 +471,8 @@ class UwsgiProtocol(H1Protocol):
 
     def on_headers_complete(self) -> None:
         """h1 builds the request as HTTP/1.0 (close-delimited framing); the scope then says
-        the client's version before any app reads it (see the module docstring)."""
+        the client's version, and has its path mounted once, before any app reads it (see
+        the module docstring)."""
         parser = self.parser
         self.http_version = parser.http_version
         super().on_headers_complete()
@@ -469,14 +481,38 @@ class UwsgiProtocol(H1Protocol):
             cycle = self.parsing
             scope = cycle.scope if cycle is not None else None
         if scope is not None:
-            scope["http_version"] = self.http_version
+            self._client_scope(scope)
         if parser.script_name:
             _note_script_name(parser.script_name, self.state.root_path)
 
     def _start(self, cycle: HTTPCycle, context: Any = None) -> None:
         # A WSGI request may reach a pool thread from here, inside on_headers_complete.
-        cycle.scope["http_version"] = self.http_version
+        self._client_scope(cycle.scope)
         super()._start(cycle, context)
+
+    def _client_scope(self, scope: dict) -> None:
+        """The scope as the client's request says: its HTTP version, and its path with the
+        mount point once. REQUEST_URI is the whole path the client sent (nginx's
+        $request_uri, Apache's original URI: no front end strips a prefix on this hop),
+        so under --root-path it already starts with the mount point that h1 puts in front
+        of every path: for an ASGI app the second copy goes. A WSGI app's environ is built
+        from the scope as it is (wsgi/environ.py takes the mount point off up to twice,
+        which is right for this doubled form). Runs once per scope."""
+        if scope is self.client_scope:
+            return
+        self.client_scope = scope
+        scope["http_version"] = self.http_version
+        state = self.state
+        root = state.root_path
+        if not root or state.wsgi is not None or scope["root_path"] != root:
+            return  # no mount point, a WSGI app, or a trusted X-Forwarded-Prefix replaced it
+        raw_root = state.raw_root_path
+        raw_path, path = scope["raw_path"], scope["path"]
+        size, raw_size = len(root), len(raw_root)
+        if raw_path[raw_size:2 * raw_size] == raw_root and raw_path[2 * raw_size:2 * raw_size + 1] in (b"", b"/") \
+                and path[size:2 * size] == root and path[2 * size:2 * size + 1] in ("", "/"):
+            scope["raw_path"] = raw_path[raw_size:]
+            scope["path"] = path[size:]
 
 
 def _note_script_name(script_name: bytes, root_path: str) -> None:
