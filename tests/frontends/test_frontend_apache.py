@@ -39,6 +39,9 @@ APACHE_VHOST = """
     # Apache sets X-Forwarded-For/-Host/-Server, not -Proto; set it here (overwriting any
     # the client sent).
     RequestHeader set X-Forwarded-Proto "{scheme}"
+    # Gannet reads these too and Apache never writes them: drop a client's own.
+    RequestHeader unset X-Forwarded-Port
+    RequestHeader unset X-Forwarded-Prefix
 </VirtualHost>
 """
 # mod_proxy_uwsgi to Gannet's --uwsgi-socket: Apache sends the CGI variables itself
@@ -141,7 +144,8 @@ def test_apache_client_sent_forwarding_headers_do_not_win(deployment, interface)
     client's X-Forwarded-Host; our RequestHeader replaces X-Forwarded-Proto; a client's
     Forwarded passes untouched. None of it may change what the app sees."""
     spoof = {"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Host": "evil.example",
-             "X-Forwarded-Proto": "https", "Forwarded": "for=6.6.6.6;proto=https;host=evil.example"}
+             "X-Forwarded-Proto": "https", "X-Forwarded-Port": "1", "X-Forwarded-Prefix": "/evil",
+             "Forwarded": "for=6.6.6.6;proto=https;host=evil.example"}
     port = deployment.ports[f"{interface}_http"]
     with deployment.client(interface, "http", headers=spoof) as client:
         identity = client.get("/who").json()
@@ -151,10 +155,14 @@ def test_apache_client_sent_forwarding_headers_do_not_win(deployment, interface)
         assert identity["client"][0] == CLIENT_ADDRESS, identity
         assert identity["scheme"] == "http", identity
         assert identity["server"] == [HOST, port], identity
+        assert identity["root_path"] == "", identity
     else:
         assert identity["REMOTE_ADDR"] == CLIENT_ADDRESS, identity
         assert identity["wsgi.url_scheme"] == "http", identity
         assert identity["SERVER_NAME"] == HOST, identity
+        assert identity["SERVER_PORT"] == str(port), identity
+        assert identity["HTTP_HOST"] == f"{HOST}:{port}", identity
+        assert identity["SCRIPT_NAME"] == "", identity
 
 
 def test_apache_websocket_echoes_binary_and_closes_cleanly(deployment):

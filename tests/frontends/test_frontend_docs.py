@@ -23,6 +23,7 @@ REQUIRED = {
         "keepalive 16;",
         "client_max_body_size 0;",
         "proxy_set_header X-Forwarded-Prefix /app;",
+        'proxy_set_header X-Forwarded-Prefix "";',
         *[line.split("#", 1)[0].strip() for line in nginx.PROXY_SETTINGS.splitlines()
           if line.strip()],
     ]),
@@ -43,6 +44,8 @@ REQUIRED = {
         "ProxyRequests Off",
         "upgrade=websocket keepalive=On",
         "RequestHeader set X-Forwarded-Proto",
+        "RequestHeader unset X-Forwarded-Port",
+        "RequestHeader unset X-Forwarded-Prefix",
         "ProxyPass /tunnel/ws ws://127.0.0.1:",
         "ProxyPass / uwsgi://127.0.0.1:",
     ]),

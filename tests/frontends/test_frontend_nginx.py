@@ -66,6 +66,7 @@ NGINX_HTTP = """
         location / {{
             proxy_pass http://gannet_asgi;
 {proxy}
+            proxy_set_header X-Forwarded-Prefix "";  # not mounted: drop a client's own
         }}
         location /app/ {{
             proxy_pass http://gannet_asgi/;       # strips /app
@@ -83,6 +84,7 @@ NGINX_HTTP = """
         location / {{
             proxy_pass http://gannet_wsgi;
 {proxy}
+            proxy_set_header X-Forwarded-Prefix "";  # not mounted: drop a client's own
         }}
         location /app/ {{
             proxy_pass http://gannet_wsgi/;
@@ -278,6 +280,7 @@ def test_nginx_client_sent_forwarding_headers_do_not_win(deployment, interface):
     X-Forwarded-* nginx wrote. nginx overwrites X-Forwarded-Proto/-Host itself."""
     spoof = {"X-Forwarded-For": "6.6.6.6, 10.0.0.1", "X-Forwarded-Proto": "https",
              "X-Forwarded-Host": "evil.example", "X-Forwarded-Port": "1",
+             "X-Forwarded-Prefix": "/evil",
              "Forwarded": 'for=6.6.6.6;proto=https;host="evil.example"'}
     with deployment.client(interface, "http", headers=spoof) as client:
         response = client.get("/who")
@@ -289,8 +292,10 @@ def test_nginx_client_sent_forwarding_headers_do_not_win(deployment, interface):
         assert identity["client"][0] == CLIENT_ADDRESS, identity
         assert identity["scheme"] == "http", identity
         assert identity["server"] == [HOST, deployment.ports["asgi_http"]], identity
+        assert identity["root_path"] == "", identity
     else:
         assert identity["REMOTE_ADDR"] == CLIENT_ADDRESS, identity
         assert identity["wsgi.url_scheme"] == "http", identity
         assert identity["SERVER_NAME"] == HOST, identity
         assert identity["SERVER_PORT"] == str(deployment.ports["wsgi_http"]), identity
+        assert identity["SCRIPT_NAME"] == "", identity
