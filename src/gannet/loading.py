@@ -15,7 +15,10 @@ A script file (``site.wsgi``, ``path/to/wsgi.py``, optionally ``:callable``) is 
 way mod_wsgi loads a WSGIScriptAlias target (see "script files" below): run as a module
 named ``_mod_wsgi_<md5 of its absolute path>``, registered in sys.modules while it runs,
 with nothing added to sys.path (mod_wsgi-express puts its working directory there, as
---app-dir's default ``.`` does).
+--app-dir's default ``.`` does). One departure: a ``.py`` script that ``import`` would
+find under its own name (``gannet app.py`` with the working directory on sys.path) is
+registered under that name too, so ``from app import db`` in the app's other modules
+finds it instead of running the file a second time.
 """
 from __future__ import annotations
 
@@ -253,13 +256,48 @@ def _load_script(shown: str) -> ModuleType:
     assert spec is not None
     spec.cached = None  # nothing is written to __pycache__
     module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
+    names = [name]
+    alias = _importable_as(path)
+    if alias is not None:
+        # ``gannet app.py`` with views.py saying ``from app import db`` (the working
+        # directory is on sys.path): that import must find this module, not run the file
+        # again as a second module (mod_wsgi would: two apps, the served one without the
+        # routes views.py added; two pools, two schedulers).
+        logger.info("The script file %s is also module '%s' (what 'import %s' finds): both "
+                    "names are this one module", path, alias, alias)
+        names.append(alias)
+    for each in names:
+        sys.modules[each] = module
     try:
         loader.exec_module(module)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - the script's own code
-        sys.modules.pop(name, None)
+        for each in names:
+            if sys.modules.get(each) is module:
+                del sys.modules[each]
         raise AppLoadError(describe_load_error(exc, f"running the script {shown!r}")) from exc
     return module
+
+
+def _importable_as(path: str) -> str | None:
+    """The top-level module name under which ``import`` would load the file ``path`` itself
+    (a ``.py`` file in a sys.path directory, not yet imported), else None. Found without
+    importing anything."""
+    stem, suffix = os.path.splitext(os.path.basename(path))
+    if suffix != ".py" or not stem.isidentifier() or stem in sys.modules:
+        return None
+    try:
+        # The whole import system (built-in and frozen modules come before sys.path): a
+        # script named array.py must not become the 'array' module. A top-level name is
+        # found without importing anything.
+        spec = importlib.util.find_spec(stem)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None or spec.submodule_search_locations is not None:
+        return None
+    try:
+        return stem if os.path.samefile(spec.origin, path) else None
+    except OSError:
+        return None
 
 
 def _scripts_in(directory: str, shown: str) -> str:

@@ -260,6 +260,68 @@ def test_a_name_that_is_both_a_module_and_a_file_stays_the_module(gannet_server,
     assert get(server).text == "the file"
 
 
+SELF_IMPORTING_APP = """\
+import os
+
+with open(os.path.join(os.path.dirname(__file__), "runs.txt"), "a") as runs:
+    runs.write(__name__ + "\\n")
+
+routes = {}
+
+
+def application(environ, start_response):
+    handler = routes.get(environ["PATH_INFO"])
+    start_response("200 OK" if handler else "404 Not Found", [("Content-Type", "text/plain")])
+    return [handler() if handler else b"no route"]
+
+
+import views  # noqa: E402  views.py says 'from app import routes' (Flask's views-module layout)
+"""
+
+
+@pytest.mark.parametrize("given", ["app.py", "./app.py"])
+def test_a_script_that_its_own_modules_import_runs_once(gannet_server, tmp_path, given):
+    """``gannet app.py`` where views.py does ``from app import ...`` (the working directory is
+    on sys.path, --app-dir's default): ``import app`` must find the script being served, not
+    run the file a second time as another module (two apps: the served one without the
+    routes views.py added, two connection pools, two schedulers)."""
+    write(tmp_path / "app.py", SELF_IMPORTING_APP)
+    write(tmp_path / "views.py", "from app import routes\n\nroutes['/hello'] = lambda: b'hello'\n")
+    server = gannet_server(given, cwd=tmp_path)
+    response = get(server, "/hello")
+    assert (response.status_code, response.text) == (200, "hello"), server.log
+    script = tmp_path / "app.py"
+    assert (tmp_path / "runs.txt").read_text().splitlines() == [module_name(script)]
+    assert (f"The script file {script} is also module 'app' (what 'import app' finds): "
+            "both names are this one module") in server.log
+
+
+def test_a_script_not_importable_under_its_name_is_not_given_that_name(tmp_path):
+    """Only the file ``import app`` would load gets the name: another directory's app.py,
+    a .wsgi file (no import finds it), or a file named like a built-in module (``import``
+    finds the built-in first) keeps mod_wsgi's name alone."""
+    from gannet.loading import load_app
+
+    wsgi = "def application(environ, start_response):\n    return []\n"
+    elsewhere = write(tmp_path / "elsewhere" / "app.py", wsgi)
+    write(tmp_path / "onpath" / "app.py", "application = None\n")
+    site = write(tmp_path / "onpath" / "site.wsgi", wsgi)
+    builtin = next(name for name in sys.builtin_module_names
+                   if name.isidentifier() and name not in sys.modules)
+    shadow = write(tmp_path / "onpath" / f"{builtin}.py", wsgi)
+    sys.path.insert(0, str(tmp_path / "onpath"))
+    scripts = (elsewhere, site, shadow)
+    try:
+        for script in scripts:
+            module = sys.modules[load_app(str(script), app_dir=None).__module__]
+            assert [name for name, found in list(sys.modules.items()) if found is module] \
+                == [module_name(script)]
+    finally:
+        sys.path.remove(str(tmp_path / "onpath"))
+        for script in scripts:
+            sys.modules.pop(module_name(script), None)
+
+
 # ------------------------------------------------------------------ workers, preload
 
 
