@@ -256,3 +256,12 @@ def test_forwarded_prefix_with_a_query_or_fragment_is_ignored(asgi_server, prefi
     root_path and raw_path, and URLs rebuilt from them would be wrong."""
     seen = _get(asgi_server, headers={"X-Forwarded-Prefix": prefix})
     assert seen["root_path"] == "" and seen["path"] == "/x" and seen["raw_path"] == "/x"
+
+
+def test_forwarded_prefix_equal_to_root_path_but_escaped_is_still_the_mount(gannet_server):
+    """X-Forwarded-Prefix /my%20app under --root-path '/my app': the same mount point, sent
+    escaped. SCRIPT_NAME is it and PATH_INFO the rest, not an empty SCRIPT_NAME and the
+    whole path (which is what a path outside the mount gets)."""
+    server = gannet_server("forwarded_apps:wsgi", "--root-path", "/my app")
+    seen = _get(server, "/x", {"X-Forwarded-Prefix": "/my%20app"})
+    assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/my app", "/x")

@@ -85,18 +85,20 @@ class EnvironBuilder:
         decoded = False
         if scope["root_path"] != self.root_path:
             # A trusted proxy's X-Forwarded-Prefix mounted this request elsewhere
-            # (http/identity.py): its root path, not --root-path, is SCRIPT_NAME. raw_path
-            # starts with the prefix as sent (escapes kept), root_path is it decoded: so
-            # compare decoded bytes (an escape never straddles the two: the path goes on
-            # with '/').
+            # (http/identity.py): its root path, not --root-path, is SCRIPT_NAME.
             root = scope["root_path"].encode("utf-8")
             root_len = len(root)
             script_name = root.decode("latin-1")
-            if b"%" in raw:
-                raw = unquote_to_bytes(raw)
-                decoded = True
         if root_len:
-            if raw.startswith(root):
+            under = raw.startswith(root)
+            if not under and b"%" in raw:
+                # A forwarded prefix is in raw_path as sent, escapes kept, and root_path is
+                # it decoded (even when it equals --root-path): compare decoded bytes. An
+                # escape never straddles the two, as the path goes on with '/'.
+                unquoted = unquote_to_bytes(raw)
+                if unquoted.startswith(root):
+                    raw, decoded, under = unquoted, True, True
+            if under:
                 # The scope's raw_path is root_path + the request's path (ASGI: h1 prepends
                 # it); the request's own path may carry the prefix too (see the module doc).
                 raw = raw[root_len:]
