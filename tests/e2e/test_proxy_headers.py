@@ -265,3 +265,15 @@ def test_forwarded_prefix_equal_to_root_path_but_escaped_is_still_the_mount(gann
     server = gannet_server("forwarded_apps:wsgi", "--root-path", "/my app")
     seen = _get(server, "/x", {"X-Forwarded-Prefix": "/my%20app"})
     assert (seen["SCRIPT_NAME"], seen["PATH_INFO"]) == ("/my app", "/x")
+
+
+@pytest.mark.parametrize("headers", [
+    {"X-Forwarded-For": "fe80::1%eth0"},
+    {"X-Forwarded-For": "198.51.100.1, fe80::1%<script>"},
+    {"Forwarded": 'for="[fe80::1%eth0]:80"'},
+])
+def test_forwarded_address_with_a_zone_id_is_not_an_address(asgi_server, headers):
+    """A zone id names an interface of the host that wrote it, meaningless here, and after
+    the '%' anything goes: the app's client host would be free text of the sender's."""
+    seen = _get(asgi_server, headers=headers)
+    assert seen["client"][0] == "127.0.0.1", seen

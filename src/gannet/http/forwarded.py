@@ -119,7 +119,11 @@ class Resolved:
 
 
 def _split_host_port(text: str) -> tuple[str, int] | None:
-    """``1.2.3.4``, ``1.2.3.4:80``, ``::1``, ``[::1]``, ``[::1]:80`` as (address, port 0 if none)."""
+    """``1.2.3.4``, ``1.2.3.4:80``, ``::1``, ``[::1]``, ``[::1]:80`` as (address, port 0 if none).
+    No zone ids (``fe80::1%eth0``): the sender's interface means nothing here, and the
+    text after '%' is free."""
+    if "%" in text:
+        return None
     if text.startswith("["):
         inner, bracket, rest = text[1:].partition("]")
         if not bracket or ":" not in inner:
