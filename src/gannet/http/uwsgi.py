@@ -16,7 +16,8 @@ So a uwsgi connection is an HTTP/1.1 connection with another request parser.
 ``on_header`` for each ``HTTP_*`` var and for CONTENT_TYPE/CONTENT_LENGTH,
 ``on_headers_complete``, ``on_body``, ``on_message_complete``. Limits, timeouts, flow
 control, the body paths (raw and BodySink), WSGI and ASGI cycles, refusals and the access
-log are all h1's, unchanged. A malformed packet raises ``httptools.HttpParserError`` (h1
+log are all h1's, unchanged; the vars are decoded only as far as one field past
+--limit-request-fields (h1 refuses that one), as llhttp stops there. A malformed packet raises ``httptools.HttpParserError`` (h1
 answers 400 and closes); an exception from a callback is re-raised as
 ``HttpParserCallbackError`` inside the ``except`` block, so its ``__context__`` is the
 callback's error, exactly as httptools delivers it.
@@ -106,10 +107,13 @@ class UwsgiRequestParser:
     """httptools.HttpRequestParser's interface, for one uwsgi request (see the module doc)."""
 
     __slots__ = ("protocol", "state", "buffer", "remaining", "method", "http_version",  # noqa: RUF023
-                 "framing", "upgrade", "script_name")
+                 "framing", "upgrade", "script_name", "field_limit")
 
-    def __init__(self, protocol: Any) -> None:
+    def __init__(self, protocol: Any, field_limit: int | None = None) -> None:
         self.protocol = protocol
+        # --limit-request-fields: decoding stops one field past it (h1 refuses that one),
+        # so thousands of tiny client headers cost no more than over HTTP.
+        self.field_limit = field_limit
         self.state = _IDLE
         self.buffer = bytearray()  # the packet so far, while it arrives in pieces
         self.remaining = 0  # body bytes still to come
@@ -187,6 +191,7 @@ class UwsgiRequestParser:
         cgi: dict[bytes, bytes] = {}
         content_length: bytes | None = None
         kinds = _KINDS
+        field_limit = self.field_limit
         position, end = 0, len(variables)
         try:
             while position < end:
@@ -213,6 +218,8 @@ class UwsgiRequestParser:
                         if value and (value[0] == 32 or value[0] == 9):
                             value = value.lstrip(b" \t")  # not part of a value (RFC 9110 §5.5)
                         fields.append((kind, value))  # type: ignore[arg-type]
+                        if field_limit is not None and len(fields) > field_limit:
+                            break  # h1's on_header refuses this one (431): nothing more to read
                 elif kind == _CGI:
                     cgi[key] = value  # the last one wins, as in uWSGI
                 elif kind == _CONTENT_LENGTH:
@@ -432,7 +439,7 @@ class UwsgiProtocol(H1Protocol):
 
     def __init__(self, state: ServerState) -> None:
         super().__init__(state)
-        self.parser = UwsgiRequestParser(self)
+        self.parser = UwsgiRequestParser(self, state.limit_request_fields)
         self.http_version = "1.0"
         self.client_scope: dict | None = None  # the scope _client_scope has seen to
 
@@ -449,7 +456,7 @@ class UwsgiProtocol(H1Protocol):
     def next_parser(self) -> Any:
         """After a body that bypassed the parser (h1's raw body path): the request is
         complete, and a uwsgi connection carries one; whatever follows is not parsed."""
-        parser = UwsgiRequestParser(self)
+        parser = UwsgiRequestParser(self, self.state.limit_request_fields)
         parser.state = _DONE
         parser.http_version = self.http_version
         return parser
