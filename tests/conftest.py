@@ -22,7 +22,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = Path(__file__).resolve().parent / "apps"
-LISTENING = re.compile(r"Listening on (http://\S+)")
+LISTENING = re.compile(r"Listening on (https?://\S+)")
 
 
 def require_tool(name: str) -> str:

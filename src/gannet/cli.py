@@ -36,6 +36,7 @@ _SECTIONS = {
     "reload": "development reload (docs/reload.md)",
     "process": "the process: pid file, user, group, umask (docs/deployment.md)",
     "proxy": "behind a proxy: client identity, PROXY protocol, uwsgi (docs/deployment.md)",
+    "tls": "TLS: HTTPS and WSS (docs/tls.md)",
 }
 
 
@@ -173,6 +174,14 @@ def serve(config: Config) -> int:
     except ConfigError as exc:  # WEB_CONCURRENCY that is not a number
         log.error("%s", exc)
         return EXIT_CONFIG
+    if config.ssl_certfile:  # a bad certificate or key stops the start here, exit 2
+        from .config.tls import TLSConfigError, make_context
+
+        try:
+            make_context(config)
+        except TLSConfigError as exc:
+            log.error("%s", exc)
+            return EXIT_CONFIG
     hooks = hooks_for(config)  # a Python config file's server hooks, or None
     if workers is None and hooks is not None:  # hooks run under a master, as in gunicorn
         workers = config.workers  # type: ignore[attr-defined]

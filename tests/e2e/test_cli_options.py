@@ -110,7 +110,7 @@ def test_header_is_not_header_read_timeout():
     (["--keep-alive", "5"], ["--timeout-keep-alive"]),
     (["--keep-alive=5"], ["gunicorn's --keep-alive"]),
     (["--daemon"], ["gunicorn's --daemon", "systemd"]),
-    (["--ssl-keyfile", "k.pem"], ["uvicorn's --ssl-keyfile", "TLS"]),
+    (["--ssl-version", "2"], ["--ssl-min-version"]),
     (["--reload-engine", "inotify"], ["gunicorn's --reload-engine", "watchfiles"]),
     (["-k", "uvicorn.workers.UvicornWorker"], ["gunicorn's -k", "--interface"]),
     (["--access-logfile", "-"], ["--no-access-log"]),

@@ -124,6 +124,13 @@ class Config:
     proxy_protocol: str
     proxy_allow_from: str
     uwsgi_allow_from: str
+    ssl_certfile: str | None
+    ssl_keyfile: str | None
+    ssl_keyfile_password: str | None
+    ssl_ca_certs: str | None
+    ssl_cert_reqs: str
+    ssl_ciphers: str
+    ssl_min_version: str
 
     def __init__(
         self,
@@ -238,6 +245,12 @@ class Config:
                     where = _where(self.sources[name], setting)
                     raise ConfigError(f"{setting.flags[-1]}{where}: {address!r} is not "
                                       "HOST:PORT, unix:PATH or fd://N")
+        if not self.ssl_certfile:
+            given = [s.display for s in SETTINGS if s.section == "tls"
+                     and self.sources[s.name] != "default" and getattr(self, s.name)]
+            if given:
+                raise ConfigError(f"{', '.join(given)} without --ssl-certfile: TLS needs a "
+                                  "certificate; give --ssl-certfile (or drop these)")
         if self.reload and self.preload:  # type: ignore[attr-defined]
             raise ConfigError("--reload cannot be combined with --preload: the master would "
                               "hold the old code (under --reload each worker imports the app "

@@ -37,6 +37,7 @@ _SECTION_TITLES = {
     "wsgi": "WSGI apps",
     "websockets": "WebSockets",
     "proxy": "Behind a proxy",
+    "tls": "TLS",
 }
 
 _SECTION_NOTES = {

@@ -16,7 +16,6 @@ __all__ = ["FOREIGN_FLAGS", "hint_for"]
 
 _U, _G, _UG = "uvicorn's", "gunicorn's", "uvicorn's and gunicorn's"
 _NOT_YET = "is not available yet"
-_TLS = f"{_NOT_YET} (TLS is planned); terminate TLS in the proxy for now (docs/deployment.md)"
 _LOG_TO_FILE = "is --log-config in Gannet: route the gannet.{} logger to a file handler there"
 _SYSLOG = "is --log-config in Gannet: a logging.handlers.SysLogHandler there"
 _HTTP2 = f"{_NOT_YET} (HTTP/2 is planned); Gannet speaks HTTP/1.1"
@@ -101,12 +100,13 @@ FOREIGN_FLAGS: dict[str, tuple[str, str]] = {
     "--casefold-http-method": (_G, "is not available: methods are case-sensitive (RFC 9110 §9.1)"),
     "--asgi-disconnect-grace-period": (_G, "is not available"),
     # ------------------------------------------------------------ TLS
-    "--ssl-keyfile": (_U, _TLS), "--ssl-certfile": (_U, _TLS),
-    "--ssl-keyfile-password": (_U, _TLS), "--ssl-version": (_UG, _TLS),
-    "--ssl-cert-reqs": (_U, _TLS), "--ssl-ca-certs": (_U, _TLS), "--ssl-ciphers": (_U, _TLS),
-    "--keyfile": (_G, _TLS), "--certfile": (_G, _TLS), "--cert-reqs": (_G, _TLS),
-    "--ca-certs": (_G, _TLS), "--ciphers": (_G, _TLS), "--suppress-ragged-eofs": (_G, _TLS),
-    "--do-handshake-on-connect": (_G, _TLS),
+    "--ssl-version": (_UG, ("is --ssl-min-version in Gannet (TLSv1.2 or TLSv1.3; older "
+                            "versions are not offered)")),
+    "--suppress-ragged-eofs": (_G, ("is not needed: a TLS connection that ends without "
+                                    "close_notify ends the request as a disconnect")),
+    "--do-handshake-on-connect": (_G, ("is not needed: the handshake always completes "
+                                       "before the first request is read, within "
+                                       "--header-read-timeout")),
     # ------------------------------------------------------------ logging
     "--access-logfile": (_G, "is not needed: access lines go to stdout by default "
                              "(--no-access-log turns them off); for a file, "

@@ -73,6 +73,8 @@ RENAMED: dict[str, str] = {
     "asgi_lifespan": "lifespan", "websocket_max_message_size": "ws_max_size",
     "max_requests": "limit_max_requests", "reload_extra_files": "reload_extra_file",
     "proxy_allow_ips": "proxy_allow_from", "uwsgi_allow_ips": "uwsgi_allow_from",
+    "certfile": "ssl_certfile", "keyfile": "ssl_keyfile", "ca_certs": "ssl_ca_certs",
+    "cert_reqs": "ssl_cert_reqs", "ciphers": "ssl_ciphers",
 }
 SAME_NAMED = ("bind", "backlog", "workers", "threads", "timeout", "max_requests_jitter",
               "limit_request_line", "limit_request_fields", "limit_request_field_size",
@@ -83,9 +85,9 @@ SERVED_ALIKE = {"sync", "gthread", "asgi", "uvicorn.workers.UvicornWorker",
                 "uvicorn.workers.UvicornH11Worker", "uvicorn_worker.UvicornWorker",
                 "uvicorn_worker.UvicornH11Worker", "gunicorn.workers.sync.SyncWorker",
                 "gunicorn.workers.gthread.ThreadWorker"}
-_TLS = ("TLS is not available yet; Gannet would serve plain HTTP where this file asks for "
-        "HTTPS, so it refuses to start: terminate TLS in the proxy and remove the setting "
-        "(docs/deployment.md)")
+_SSL_CONTEXT = ("a function that builds the SSLContext is not supported: Gannet would "
+                "serve with a context other than the one this file asks for, so it refuses "
+                "to start; use certfile, keyfile, ca_certs, cert_reqs and ciphers (docs/tls.md)")
 _LOG_FILE = ("Gannet does not write log files itself, and ignoring this would lose the "
              "lines an operator expects there: route the gannet.{} logger to a file "
              "handler with logconfig = 'logging.json' (--log-config, docs/logging.md), or "
@@ -227,9 +229,12 @@ def _gunicorn_setting(result: PythonConfig, name: str, value: Any) -> None:
             _set(result, name, target, value)
         else:
             result.warnings.append(f"{where} is not available in Gannet yet and is ignored")
-    elif name in ("certfile", "keyfile", "ssl_context", "ca_certs"):
+    elif name == "ssl_context":
         if value is not None:
-            raise PythonConfigError(f"{where}: {_TLS}")
+            raise PythonConfigError(f"{where}: {_SSL_CONTEXT}")
+    elif name == "ssl_version":
+        result.warnings.append(f"{where} is ignored: TLS 1.2 is the oldest version Gannet "
+                               "offers; --ssl-min-version TLSv1.3 raises it")
     elif name not in _IGNORED_QUIETLY:
         result.warnings.append(f"{where} is ignored: {_hint(name)}")
 

@@ -223,6 +223,24 @@ _opt_int = _optional(to_int)
 _opt_float = _optional(to_float)
 _opt_str = _optional(to_nonempty_str)
 
+# Mozilla's "intermediate" TLS 1.2 suites (v5.7), in its order; config/tls.py says why.
+INTERMEDIATE_CIPHERS = ":".join((
+    "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+    "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+    "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    "DHE-RSA-AES128-GCM-SHA256", "DHE-RSA-AES256-GCM-SHA384", "DHE-RSA-CHACHA20-POLY1305",
+))
+_CERT_REQS_NUMBERS = {"0": "none", "1": "optional", "2": "required"}
+
+
+def to_cert_reqs(value: Any) -> str:
+    """none/optional/required, or uvicorn's and gunicorn's numbers (ssl.CERT_* values)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    text = to_str(value).strip().lower()
+    return _CERT_REQS_NUMBERS.get(text, text)
+
+
 DEFAULT_ACCESS_LOG_FORMAT = '%(client_addr)s - "%(r)s" %(s)s %(b)s %(L)ss'
 
 SETTINGS: tuple[Setting, ...] = (
@@ -286,6 +304,30 @@ SETTINGS: tuple[Setting, ...] = (
        "--uwsgi-socket (they say who the client is): IPs, networks, '*'; Unix-socket peers "
        "always are. Others are disconnected with a log line.", convert=to_peer_list,
        section="proxy", metavar="LIST"),
+    # -------------------------------------------------------------- TLS (config/tls.py)
+    _s("ssl_certfile", None, "Serve HTTPS (and WSS) on every HTTP listener with this PEM "
+       "certificate chain (the server's certificate first). Checked at start-up; a HUP "
+       "reloads it with the workers.", convert=_opt_str, section="tls", metavar="PATH",
+       flags=("--ssl-certfile", "--certfile")),
+    _s("ssl_keyfile", None, "The certificate's private key (PEM); not needed when "
+       "--ssl-certfile holds it too.", convert=_opt_str, section="tls", metavar="PATH",
+       flags=("--ssl-keyfile", "--keyfile")),
+    _s("ssl_keyfile_password", None, "Password of an encrypted --ssl-keyfile.",
+       convert=_opt_str, section="tls", metavar="PASSWORD"),
+    _s("ssl_ca_certs", None, "CA certificates (PEM) that client certificates must chain to "
+       "(with --ssl-cert-reqs).", convert=_opt_str, section="tls", metavar="PATH",
+       flags=("--ssl-ca-certs", "--ca-certs")),
+    _s("ssl_cert_reqs", "none", "Client certificates: none (not asked for), optional "
+       "(asked for, checked when sent) or required (the handshake fails without a valid "
+       "one); uvicorn's and gunicorn's 0/1/2 too.", convert=to_cert_reqs,
+       choices=("none", "optional", "required"), section="tls", metavar="MODE",
+       flags=("--ssl-cert-reqs", "--cert-reqs")),
+    _s("ssl_ciphers", INTERMEDIATE_CIPHERS, "TLS 1.2 cipher suites (OpenSSL's syntax); the "
+       "default is Mozilla's intermediate profile: forward secrecy and AEAD only. TLS 1.3's "
+       "suites are OpenSSL's.", convert=to_nonempty_str, section="tls", metavar="CIPHERS",
+       flags=("--ssl-ciphers", "--ciphers")),
+    _s("ssl_min_version", "TLSv1.2", "Oldest TLS version accepted.",
+       choices=("TLSv1.2", "TLSv1.3"), section="tls", metavar="VERSION"),
     # -------------------------------------------------------------- timeouts
     _s("timeout_keep_alive", 5.0, "Close a keep-alive connection idle for this many seconds.",
        convert=to_float, validate=at_least(0), section="timeouts", metavar="SECONDS"),

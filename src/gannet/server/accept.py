@@ -22,15 +22,29 @@ __all__ = ["protocol_factory"]
 
 def protocol_factory(state: "ServerState", listener: "Listener") -> Callable[[], Any]:
     """The protocol factory for ``loop.create_server`` on ``listener``."""
-    inner: Callable[[ServerState], Any]
+    make: Callable[[], Any]
     if listener.protocol == "uwsgi":
         from ..http.uwsgi import UwsgiProtocol
 
-        inner = UwsgiProtocol
+        make = lambda: UwsgiProtocol(state)  # noqa: E731
+    elif state.ssl_context is not None:
+        from .tls import TLSGate
+
+        context = state.ssl_context
+        make = lambda: TLSGate(state, protocol_for(state), context)  # noqa: E731
     else:
-        inner = H1Protocol
+        make = lambda: H1Protocol(state)  # noqa: E731
     if state.proxy_protocol != "off":
         from .proxy import ProxyGate
 
-        return lambda: ProxyGate(state, lambda: inner(state))
-    return lambda: inner(state)
+        return lambda: ProxyGate(state, make)
+    return make
+
+
+def protocol_for(state: "ServerState") -> Callable[[str | None], Any]:
+    """What serves a TLS connection, by the ALPN protocol its handshake settled on
+    (None: the client offered none). HTTP/2 adds "h2" here."""
+    def choose(alpn: str | None) -> Any:
+        return H1Protocol(state)
+
+    return choose

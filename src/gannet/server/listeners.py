@@ -24,10 +24,11 @@ class Listener:
     kind: str  # "tcp", "unix" or "fd"
     path: str | None = None  # the socket file we created, removed at exit
     protocol: str = "http"  # or "uwsgi" (--uwsgi-socket): which wire protocol it speaks
+    tls: bool = False  # HTTPS (--ssl-certfile)
 
     @property
     def url(self) -> str:
-        scheme = "uwsgi" if self.protocol == "uwsgi" else "http"
+        scheme = "uwsgi" if self.protocol == "uwsgi" else "https" if self.tls else "http"
         if self.sock.family == socket.AF_UNIX:
             return f"{scheme}://unix:{self.path or self.sock.getsockname()}"
         host, port = self.sock.getsockname()[:2]
@@ -62,7 +63,7 @@ def parse_address(address: str) -> tuple[str, object]:
     return "tcp", (host or "0.0.0.0", port_number)
 
 
-def bind(address: str, backlog: int, protocol: str = "http") -> Listener:
+def bind(address: str, backlog: int, protocol: str = "http", tls: bool = False) -> Listener:
     kind, details = parse_address(address)
     try:
         if kind == "unix":
@@ -76,7 +77,8 @@ def bind(address: str, backlog: int, protocol: str = "http") -> Listener:
     except OSError as exc:
         raise BindError(f"cannot listen on {address}: {exc.strerror or exc}") from None
     sock.setblocking(False)
-    return Listener(sock, address, kind, str(details) if kind == "unix" else None, protocol)
+    return Listener(sock, address, kind, str(details) if kind == "unix" else None, protocol,
+                    tls and protocol == "http")
 
 
 def _bind_tcp(host: str, port: int, backlog: int) -> socket.socket:

@@ -214,13 +214,14 @@ def _bind(config: Config, sockets: list[socket.socket] | None) -> list[Listener]
     inherited: list[Listener] = []
     addresses = config.listen_addresses
     if sockets is not None:  # inherited (systemd, a caller's sockets): they serve HTTP
-        inherited = [Listener(sock, "inherited", "fd") for sock in sockets]
+        inherited = [Listener(sock, "inherited", "fd", tls=bool(config.ssl_certfile))
+                     for sock in sockets]
         addresses = [(address, kind) for address, kind in addresses if kind != "http"]
     listeners: list[Listener] = []
     address = "?"
     try:
         for address, protocol in addresses:
-            listeners.append(bind(address, config.backlog, protocol))
+            listeners.append(bind(address, config.backlog, protocol, bool(config.ssl_certfile)))
     except BindError:
         _close_listeners(listeners)
         raise

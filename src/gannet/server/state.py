@@ -62,6 +62,14 @@ class ServerState:
         self.proxy_protocol = config.proxy_protocol
         self.proxy_allow = TrustedPeers(config.proxy_allow_from)
         self.uwsgi_allow = TrustedPeers(config.uwsgi_allow_from + ",unix")  # as gunicorn
+        # TLS (server/tls.py): one context per worker, built here, so a HUP's new workers
+        # read the certificate and key again.
+        self.ssl_context: Any = None
+        if config.ssl_certfile:
+            from ..config.tls import make_context
+
+            self.ssl_context = make_context(config)
+            self.scheme = "https"
         self.access_logger = access_logger
         self.access_log = access_logger is not None
         self._on_max_requests = on_max_requests

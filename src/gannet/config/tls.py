@@ -1,0 +1,113 @@
+"""TLS: the SSLContext every TLS listener shares, secure by default, checked at start-up.
+
+Defaults follow Mozilla's "intermediate" server profile (Server Side TLS, v5): TLS 1.2
+and 1.3 only; for TLS 1.2 the ECDHE (and DHE) suites with AES-GCM or ChaCha20-Poly1305,
+so every suite has forward secrecy and an AEAD cipher; the client's order of preference
+(all suites on the list are strong); no compression (CRIME) and no renegotiation
+(client-initiated renegotiation is a cheap denial of service). Resumption keeps OpenSSL's
+defaults: stateless session tickets (TLS 1.2 and 1.3), with keys rotated per process.
+TLS 1.3's own suites are OpenSSL's (all three are in the profile).
+
+The context is built where it is used: in each worker (so a HUP, which replaces the
+workers, reloads the certificate and key), and once in the master or single process
+before anything is served, so a missing file, a wrong password or a key that does not
+match the certificate stops the start with exit status 2 and one line saying which.
+
+ALPN offers ``http/1.1``; HTTP/2 adds ``h2`` in front of it (server/tls.py chooses the
+protocol per connection from what was negotiated).
+"""
+from __future__ import annotations
+
+import os
+import ssl
+from typing import Any
+
+from .config import ConfigError
+from .settings import INTERMEDIATE_CIPHERS
+
+__all__ = ["INTERMEDIATE_CIPHERS", "ALPN_PROTOCOLS", "TLSConfigError", "tls_enabled",
+           "make_context", "CERT_REQS", "MIN_VERSIONS"]
+
+ALPN_PROTOCOLS = ["http/1.1"]
+CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
+MIN_VERSIONS = {"TLSv1.2": ssl.TLSVersion.TLSv1_2, "TLSv1.3": ssl.TLSVersion.TLSv1_3}
+
+
+class TLSConfigError(ConfigError):
+    """A certificate, key or TLS option that cannot be used; one line naming it."""
+
+
+def tls_enabled(config: Any) -> bool:
+    return bool(getattr(config, "ssl_certfile", None))
+
+
+def make_context(config: Any) -> ssl.SSLContext:
+    """The server context for ``config``'s TLS options; raises TLSConfigError."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = MIN_VERSIONS[config.ssl_min_version]
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    context.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE  # the profile: the client's order
+    try:
+        context.set_ciphers(config.ssl_ciphers)
+    except ssl.SSLError:
+        raise TLSConfigError(f"--ssl-ciphers: OpenSSL accepts none of {config.ssl_ciphers!r}") from None
+    _load_chain(context, config)
+    if config.ssl_ca_certs:
+        _readable("--ssl-ca-certs", config.ssl_ca_certs)
+        try:
+            context.load_verify_locations(cafile=config.ssl_ca_certs)
+        except ssl.SSLError as exc:
+            raise TLSConfigError(f"--ssl-ca-certs {config.ssl_ca_certs}: no CA certificate "
+                                 f"could be read from it ({_reason(exc)})") from None
+    context.verify_mode = CERT_REQS[config.ssl_cert_reqs]
+    if context.verify_mode != ssl.CERT_NONE and not config.ssl_ca_certs:
+        raise TLSConfigError(f"--ssl-cert-reqs {config.ssl_cert_reqs}: client certificates "
+                             "are checked against --ssl-ca-certs, which is not set")
+    context.set_alpn_protocols(ALPN_PROTOCOLS)
+    return context
+
+
+def _load_chain(context: ssl.SSLContext, config: Any) -> None:
+    certfile = config.ssl_certfile
+    keyfile = config.ssl_keyfile or None
+    _readable("--ssl-certfile", certfile)
+    if keyfile:
+        _readable("--ssl-keyfile", keyfile)
+    password = config.ssl_keyfile_password
+    asked = []
+
+    def give_password() -> bytes:
+        asked.append(True)
+        if password is None:
+            raise TLSConfigError(f"--ssl-keyfile {keyfile or certfile}: the key is encrypted; "
+                                 "give its password with --ssl-keyfile-password")
+        return password.encode("utf-8")
+
+    try:
+        context.load_cert_chain(certfile, keyfile, password=give_password)
+    except TLSConfigError:
+        raise
+    except ssl.SSLError as exc:
+        reason = _reason(exc)
+        if "KEY_VALUES_MISMATCH" in reason:
+            raise TLSConfigError(f"--ssl-keyfile {keyfile or certfile} does not match the "
+                                 f"certificate in --ssl-certfile {certfile}") from None
+        if asked and ("BAD_DECRYPT" in reason or "bad decrypt" in reason.lower()
+                      or "PEM lib" in str(exc)):
+            raise TLSConfigError(f"--ssl-keyfile-password: wrong password for "
+                                 f"{keyfile or certfile}") from None
+        raise TLSConfigError(f"--ssl-certfile {certfile} / --ssl-keyfile {keyfile or certfile}: "
+                             f"not a PEM certificate and private key ({reason})") from None
+
+
+def _readable(option: str, path: str) -> None:
+    if not os.path.exists(path):
+        raise TLSConfigError(f"{option}: no such file: {path}")
+    if os.path.isdir(path):
+        raise TLSConfigError(f"{option}: {path} is a directory, not a file")
+    if not os.access(path, os.R_OK):
+        raise TLSConfigError(f"{option}: {path} is not readable by this user")
+
+
+def _reason(exc: ssl.SSLError) -> str:
+    return str(getattr(exc, "reason", None) or exc.args[-1] if exc.args else exc)

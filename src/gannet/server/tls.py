@@ -1,0 +1,194 @@
+"""TLS connections: the handshake, bounded and logged, then the protocol ALPN chose.
+
+Every connection on a TLS listener starts with a ``TLSGate``. It runs the handshake with
+the loop's own TLS transport (``loop.start_tls``: uvloop's is compiled, and every later
+read and write goes through it, so the gate costs one task per connection and nothing per
+request), bounded by ``--header-read-timeout``: a client that stalls in the handshake, or
+never starts one, is closed then. A failed handshake is one debug line naming the peer
+and OpenSSL's reason; a client that speaks plain HTTP to the TLS port gets an info line
+saying so (OpenSSL recognises it), and the connection is closed: no bytes are sent back
+in the clear.
+
+Once the handshake is done the negotiated ALPN protocol picks the protocol object that
+serves the connection (``protocol_for``): HTTP/1.1 today; HTTP/2 adds ``h2`` here and in
+config/tls.py's ALPN list. Behind a PROXY header (server/proxy.py) the gate starts on
+the bytes that followed the header and hands the named endpoints on.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any, Callable
+
+__all__ = ["TLSGate"]
+
+logger = logging.getLogger("gannet.error")
+
+# How long a closing connection waits for the client's close_notify (the loop's default
+# is 30 s, for which a client that never answers would hold the connection).
+SHUTDOWN_TIMEOUT = 5.0
+
+
+class TLSGate(asyncio.Protocol):
+    """One connection until its handshake is done; then ``make_inner(alpn)``'s."""
+
+    def __init__(self, state: Any, make_inner: Callable[[str | None], Any],
+                 context: ssl.SSLContext) -> None:
+        self.state = state
+        self.make_inner = make_inner
+        self.context = context
+        self.transport: Any = None
+        self.task: asyncio.Task | None = None
+        self.pending: list[bytes] = []  # decrypted bytes before the hand-over (rare)
+        self.raw_rest = b""  # TLS bytes that came with a PROXY header, before the handshake
+        self.handshaking = False
+        self.started = 0.0
+        self.done = False
+        # A PROXY header's endpoints (proxied_connection_made), handed on to the inner.
+        self.proxied: tuple | None = None
+
+    # ------------------------------------------------------------------ transport events
+    def connection_made(self, transport: Any) -> None:
+        if self.transport is not None:
+            return  # start_tls calls this again with the TLS transport: nothing to do
+        self.transport = transport
+        self.started = self.state.loop.time()
+        self.state.connections.add(self)
+        self.task = self.state.loop.create_task(self._handshake(), name="gannet-tls")
+
+    def proxied_connection_made(self, transport: Any, client: Any, server: Any,
+                                unix: bool = False, scheme: str | None = None) -> None:
+        """Behind a PROXY header (server/proxy.py): the handshake starts now, and the
+        endpoints the header named go to the protocol that serves the connection."""
+        self.proxied = (client, server, unix)
+        self.connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.handshaking:
+            # From the PROXY gate: the start of the TLS handshake, read with its header.
+            self.raw_rest += data
+            return
+        # Only between the end of the handshake and the hand-over: kept for the inner.
+        self.pending.append(data)
+
+    def eof_received(self) -> bool | None:
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # During the handshake the TLS layer reports the loss to start_tls too, which
+        # then raises in _handshake, and _failed says why: leave the task to it.
+        self.done = True
+        self.state.connections.discard(self)
+
+    # ------------------------------------------------------------------ the server's calls
+    def check_timeouts(self, now: float) -> None:
+        """The loop's handshake timeout closes a stalled handshake; this is the backstop."""
+        if not self.done and now - self.started > self.state.header_read_timeout + 1.0:
+            logger.debug("%s - TLS handshake not done within %gs; closing",
+                         _peer(self.transport), self.state.header_read_timeout)
+            self.force_close()
+
+    def shutdown(self) -> None:
+        self.force_close()  # nothing was asked of the app yet
+
+    def force_close(self) -> None:
+        self.done = True
+        self.state.connections.discard(self)
+        if self.task is not None and not self.task.done():
+            self.task.cancel()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def pause_writing(self) -> None:
+        pass
+
+    def resume_writing(self) -> None:
+        pass
+
+    # ------------------------------------------------------------------ the handshake
+    async def _handshake(self) -> None:
+        state = self.state
+        raw = self.transport
+        self.handshaking = True
+        try:
+            starting = state.loop.start_tls(raw, self, self.context, server_side=True,
+                                            ssl_handshake_timeout=state.header_read_timeout,
+                                            ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
+            if self.raw_rest:
+                tls = await self._start_with(starting, self.raw_rest)
+            else:
+                tls = await starting
+        except asyncio.CancelledError:
+            raw.abort()
+            raise
+        except Exception as exc:  # noqa: BLE001 - whatever the peer made OpenSSL say
+            self._failed(exc)
+            return
+        if self.done or tls is None:
+            return
+        self.done = True
+        state.connections.discard(self)
+        ssl_object = tls.get_extra_info("ssl_object")
+        alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
+        inner = self.make_inner(alpn)
+        tls.set_protocol(inner)
+        if self.proxied is not None:
+            client, server, unix = self.proxied
+            inner.proxied_connection_made(tls, client, server, unix, "https")
+        else:
+            inner.connection_made(tls)
+        for data in self.pending:
+            if tls.is_closing():
+                break
+            inner.data_received(data)
+        self.pending = []
+
+    async def _start_with(self, starting: Any, data: bytes) -> Any:
+        """start_tls, with ``data`` (already read from the socket) fed to the TLS layer as
+        if just received. start_tls switches the transport's protocol synchronously and
+        schedules the TLS protocol's connection_made; two loop turns later that has run,
+        and no new socket read has (reads happen after the ready callbacks): feed then."""
+        loop = self.state.loop
+        task = asyncio.ensure_future(starting)
+        loop.call_soon(loop.call_soon, self._feed_tls, data)
+        return await task
+
+    def _feed_tls(self, data: bytes) -> None:
+        protocol = self.transport.get_protocol()
+        if self.transport.is_closing() or protocol is self:
+            return
+        if hasattr(protocol, "get_buffer"):  # a BufferedProtocol (uvloop's and asyncio's)
+            view = memoryview(data)
+            while view:
+                buffer = protocol.get_buffer(len(view))
+                size = min(len(buffer), len(view))
+                buffer[:size] = view[:size]
+                protocol.buffer_updated(size)
+                view = view[size:]
+        else:
+            protocol.data_received(data)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.done = True
+        self.state.connections.discard(self)
+        peer = _peer(self.transport)
+        reason = getattr(exc, "reason", None)
+        if reason in ("HTTP_REQUEST", "HTTPS_PROXY_REQUEST"):
+            logger.info("%s - plain HTTP sent to the TLS port; closed (use https://)", peer)
+        elif isinstance(exc, TimeoutError):
+            logger.debug("%s - TLS handshake not done within %gs (--header-read-timeout); "
+                         "closed", peer, self.state.header_read_timeout)
+        else:
+            logger.debug("%s - TLS handshake failed: %s", peer, reason or exc or type(exc).__name__)
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.abort()
+
+
+def _peer(transport: Any) -> str:
+    peer = transport.get_extra_info("peername") if transport is not None else None
+    if isinstance(peer, tuple) and peer:
+        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+        return f"{host}:{peer[1]}"
+    return "unix socket"
