@@ -344,7 +344,7 @@ def test_behind_a_proxy_header(uwsgi_server):
 def test_bytes_after_a_large_body_are_not_parsed_as_http(uwsgi_server):
     """A body big enough to bypass the parser (h1's raw path), then junk: the request is
     answered, the junk is never taken for an HTTP request (no 400 after the 200)."""
-    server, address = uwsgi_server("uwsgi_apps:asgi")
+    _server, address = uwsgi_server("uwsgi_apps:asgi")
     body = b"x" * (256 * 1024)
     raw = exchange(address, encode(request_vars(b"POST", b"/echo", body)) + body
                    + b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -394,3 +394,48 @@ def test_root_path_appears_once_in_the_path(uwsgi_server, kind, uri, path, scrip
         assert (facts["path"], facts["raw_path"], facts["root_path"]) == (path, path, "/app")
     else:
         assert (facts["SCRIPT_NAME"], facts["PATH_INFO"]) == (script_name, path_info)
+
+
+# ---------------------------------------------------------------- who speaks uwsgi behind a PROXY header
+PROXY_V2_SIGNATURE = b"\r\n\r\n\x00\r\nQUIT\n"
+
+
+def _proxy_v2_unix(source: bytes = b"/run/haproxy/client.sock") -> bytes:
+    addresses = source.ljust(108, b"\x00") + b"/run/gannet/uwsgi.sock".ljust(108, b"\x00")
+    return PROXY_V2_SIGNATURE + bytes([0x21, 0x31]) + struct.pack("!H", len(addresses)) + addresses
+
+
+@pytest.mark.parametrize("header", [
+    b"PROXY UNKNOWN\r\n",                 # v1: a relayed client the proxy does not name
+    _proxy_v2_unix(),                     # v2: a client on the proxy's own Unix socket
+], ids=["v1-unknown", "v2-unix"])
+def test_a_relayed_client_without_an_address_may_not_speak_uwsgi(uwsgi_server, header):
+    """The uwsgi vars say who the client is, so only --uwsgi-allow-from peers may send them.
+    Behind a PROXY header the peer that speaks uwsgi is the relayed client: when the header
+    gives it no address, nothing in the allow-list can be checked (the proxy's own address
+    is not the speaker's), so the connection is refused, as an unlisted address is."""
+    server, address = uwsgi_server("uwsgi_apps:asgi", "--proxy-protocol")
+    assert exchange(address, header + encode(request_vars(uri=b"/info"))) == b""
+    server.wait_for_log(r"closing the uwsgi connection relayed by 127\.0\.0\.1: its PROXY header "
+                        r"names no client address")
+    # The proxy's own connection (v2 LOCAL: a health check) is the proxy speaking: allowed.
+    local = PROXY_V2_SIGNATURE + bytes([0x20, 0x00]) + struct.pack("!H", 0)
+    assert Response(exchange(address, local + encode(request_vars()))).status == 200
+
+
+def test_any_relayed_client_may_speak_uwsgi_with_allow_from_star(uwsgi_server):
+    _server, address = uwsgi_server("uwsgi_apps:asgi", "--proxy-protocol", "--uwsgi-allow-from", "*")
+    assert Response(exchange(address, b"PROXY UNKNOWN\r\n" + encode(request_vars()))).status == 200
+
+
+def test_on_a_unix_listener_the_relayed_client_must_be_allowed_too(uwsgi_server):
+    """A Unix listener's permissions vouch for the proxy that connects, not for the clients
+    it relays: the named client is checked as on a TCP listener."""
+    path = os.path.join(tempfile.mkdtemp(prefix="gannet-uwsgi-"), "s.sock")
+    server, address = uwsgi_server("uwsgi_apps:asgi", "--proxy-protocol", address=f"unix:{path}")
+    assert exchange(address, b"PROXY TCP4 10.9.8.7 10.0.0.1 5555 3031\r\n"
+                    + encode(request_vars())) == b""
+    server.wait_for_log(r"closing the uwsgi connection from 10\.9\.8\.7: not in --uwsgi-allow-from")
+    allowed = Response(exchange(address, b"PROXY TCP4 127.0.0.1 10.0.0.1 5555 3031\r\n"
+                                + encode(request_vars())))
+    assert allowed.status == 200

@@ -449,9 +449,30 @@ class UwsgiProtocol(H1Protocol):
 
     def proxied_connection_made(self, transport: Any, client: Any, server: Any,
                                 unix: bool | None = False, scheme: str | None = None) -> None:
-        """Behind a PROXY header the peer that speaks uwsgi is the one it names."""
+        """Behind a PROXY header the peer that speaks uwsgi is the client it relays, so that
+        client must be in --uwsgi-allow-from, whatever the listener (on a Unix listener the
+        socket's permissions vouch for the proxy, not for who it relays). A relayed client
+        the header gives no address (v1 UNKNOWN, v2 UNSPEC: ``unix`` None; a client on the
+        proxy's own Unix socket: ``unix`` True) cannot be checked: refused unless the list
+        is ``*``. LOCAL (the proxy's own connection, no client) is the proxy speaking."""
         super().proxied_connection_made(transport, client, server, unix, scheme)
-        self._check_peer(transport)
+        unnamed = unix or unix is None
+        if client is None and not unnamed:
+            self._check_peer(transport)  # LOCAL: the proxy is the peer
+            return
+        allow = getattr(self.state, "uwsgi_allow", None)
+        if allow is None or allow.trust_all or (client is not None and allow.is_trusted(client[0])):
+            return
+        proxy = transport.get_extra_info("peername")
+        relay = f" relayed by {proxy[0]}" if isinstance(proxy, tuple) and proxy else ""
+        if client is None:
+            logger.info("closing the uwsgi connection%s: its PROXY header names no client "
+                        "address, so --uwsgi-allow-from cannot allow it ('*' allows any)", relay)
+        else:
+            logger.info("closing the uwsgi connection from %s%s: not in --uwsgi-allow-from",
+                        client[0], relay)
+        self.dead = True
+        transport.close()
 
     def next_parser(self) -> Any:
         """After a body that bypassed the parser (h1's raw body path): the request is
