@@ -108,3 +108,15 @@ def test_forwarding_the_address_that_connected_keeps_its_port():
     apply_forwarded(state, _conn("127.0.0.1", ("198.51.100.7", 5555)), scope,
                     [(b"x-forwarded-for", b"198.51.100.8")])
     assert scope["client"] == ("198.51.100.8", 0)
+
+
+def test_the_memo_keeps_small_field_sets_only():
+    """A key holds its fields: a few long values (a client's own X-Forwarded-For, which a
+    front end appends to) must not be kept, while the usual chain is."""
+    state = _state()
+    long_chain = b"198.51.100.7, " * 40 + b"10.0.0.1"
+    apply_forwarded(state, _conn(), _scope(), [(b"x-forwarded-for", long_chain)])
+    assert not state.forwarded_memo
+    apply_forwarded(state, _conn(), _scope(), [(b"x-forwarded-for", b"198.51.100.7, 10.0.0.1"),
+                                               (b"x-forwarded-proto", b"https")])
+    assert len(state.forwarded_memo) == 1

@@ -41,7 +41,7 @@ _MEMO_MAX = 1024
 # Only small field sets are remembered per server: a key holds its fields' bytes, and a
 # client behind a front end that appends to its X-Forwarded-For controls their size (up to
 # the head limit, ~800 KiB), so 1024 big keys would pin most of a GiB. Real chains fit.
-_MEMO_FIELDS, _MEMO_VALUE = 4, 256
+_MEMO_FIELDS, _MEMO_VALUE = 8, 256  # at most ~2 KiB a key, ~2 MiB in all
 _DEFAULT_PORT = {"http": 80, "https": 443}
 _XFF, _XFP = b"x-forwarded-for", b"x-forwarded-proto"
 
