@@ -19,6 +19,7 @@ protocol per connection from what was negotiated).
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from typing import Any
 
@@ -96,8 +97,39 @@ def _load_chain(context: ssl.SSLContext, config: Any) -> None:
                       or "PEM lib" in str(exc)):
             raise TLSConfigError(f"--ssl-keyfile-password: wrong password for "
                                  f"{keyfile or certfile}") from None
-        raise TLSConfigError(f"--ssl-certfile {certfile} / --ssl-keyfile {keyfile or certfile}: "
+        raise TLSConfigError(_which_file_is_bad(certfile, keyfile)
+                             or f"--ssl-certfile {certfile} / --ssl-keyfile {keyfile or certfile}: "
                              f"not a PEM certificate and private key ({reason})") from None
+
+
+_PEM_CERT = re.compile(rb"-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----")
+_PEM_KEY = re.compile(rb"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----")
+_SNIFF_LIMIT = 1 << 20  # certificate chains and keys are a few KiB
+
+
+def _which_file_is_bad(certfile: str, keyfile: str | None) -> str | None:
+    """OpenSSL says "PEM lib" whichever file it could not use: name the one (or None)."""
+    try:
+        with open(certfile, "rb") as f:
+            cert_text = f.read(_SNIFF_LIMIT)
+        key_text = cert_text
+        if keyfile:
+            with open(keyfile, "rb") as f:
+                key_text = f.read(_SNIFF_LIMIT)
+    except OSError:
+        return None
+    if not _PEM_CERT.search(cert_text):
+        hint = ("it holds a private key: are --ssl-certfile and --ssl-keyfile swapped?"
+                if _PEM_KEY.search(cert_text) else
+                f"if it is DER, 'openssl x509 -inform der -in {certfile} -out cert.pem' "
+                "converts it")
+        return f"--ssl-certfile {certfile}: no PEM certificate in it ({hint})"
+    if not _PEM_KEY.search(key_text):
+        if not keyfile:
+            return (f"--ssl-certfile {certfile} holds no private key; give the key's file "
+                    "with --ssl-keyfile")
+        return f"--ssl-keyfile {keyfile}: no PEM private key in it"
+    return None
 
 
 def _readable(option: str, path: str) -> None:
