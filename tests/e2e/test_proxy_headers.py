@@ -277,3 +277,27 @@ def test_forwarded_address_with_a_zone_id_is_not_an_address(asgi_server, headers
     the '%' anything goes: the app's client host would be free text of the sender's."""
     seen = _get(asgi_server, headers=headers)
     assert seen["client"][0] == "127.0.0.1", seen
+
+
+def test_forwarded_headers_limits_what_a_trusted_peer_sets(gannet_server):
+    """Behind an AWS ALB (it writes X-Forwarded-For, -Proto, -Port and passes a client's
+    own -Host and -Prefix through), only what the balancer writes may count."""
+    server = gannet_server("forwarded_apps:asgi", "--forwarded-headers",
+                           "X-Forwarded-For,x-forwarded-proto,x-forwarded-port")
+    seen = _get(server, headers={"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https",
+                                 "X-Forwarded-Port": "443", "X-Forwarded-Host": "evil.example",
+                                 "X-Forwarded-Prefix": "/evil", "Forwarded": "for=6.6.6.6"})
+    assert seen["client"] == ["203.0.113.9", 0] and seen["scheme"] == "https"
+    assert seen["host"] == ["127.0.0.1"]  # the port comes, the host does not
+    assert seen["root_path"] == ""
+    seen = _get(server, headers={"Forwarded": "for=6.6.6.6;proto=https"})
+    assert seen["client"][0] == "127.0.0.1" and seen["scheme"] == "http"
+
+
+def test_forwarded_headers_must_be_known_names():
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(APPS), str(ROOT / "src")]))
+    result = subprocess.run([sys.executable, "-m", "gannet", "forwarded_apps:asgi",
+                             "--forwarded-headers", "x-forwarded-for,x-real-ip"],
+                            capture_output=True, text=True, env=env, timeout=30, cwd=str(APPS))
+    assert result.returncode == 2
+    assert "--forwarded-headers: 'x-real-ip': not a forwarding header Gannet reads" in result.stderr

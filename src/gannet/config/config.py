@@ -121,6 +121,7 @@ class Config:
     uwsgi_socket: list[str]
     proxy_headers: bool
     forwarded_allow_ips: str
+    forwarded_headers: str
     proxy_protocol: str
     proxy_allow_from: str
     uwsgi_allow_from: str

@@ -207,6 +207,20 @@ def to_peer_list(value: Any) -> str:
     return text
 
 
+FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host",
+                      "x-forwarded-port", "x-forwarded-prefix", "forwarded")
+
+
+def to_forwarding_headers(value: Any) -> str:
+    """A subset of FORWARDING_HEADERS, any case, as one comma-separated string."""
+    names = [name.lower() for name in to_str_list(value)]
+    unknown = [name for name in names if name not in FORWARDING_HEADERS]
+    if unknown:
+        raise ValueError(f"{', '.join(map(repr, unknown))}: not a forwarding header Gannet "
+                         f"reads ({', '.join(FORWARDING_HEADERS)})")
+    return ",".join(name for name in FORWARDING_HEADERS if name in names)
+
+
 def to_proxy_protocol(value: Any) -> str:
     """gunicorn's forms too: True means auto, False off."""
     if isinstance(value, bool):
@@ -291,6 +305,11 @@ SETTINGS: tuple[Setting, ...] = (
        "'unix' for Unix-socket peers. FORWARDED_ALLOW_IPS (uvicorn's and gunicorn's "
        "variable) is read too; GANNET_FORWARDED_ALLOW_IPS wins over it.",
        convert=to_peer_list, section="proxy", metavar="LIST"),
+    _s("forwarded_headers", ",".join(FORWARDING_HEADERS), "Which forwarding headers a "
+       "trusted peer may set: a comma-separated subset. List only those your proxy writes "
+       "(or clears): one it passes through untouched is the client's choice (an AWS ALB "
+       "writes x-forwarded-for,x-forwarded-proto,x-forwarded-port and no others).",
+       convert=to_forwarding_headers, section="proxy", metavar="LIST"),
     _s("proxy_protocol", "off", "Read a PROXY protocol header (HAProxy send-proxy, cloud load "
        "balancers) at the start of each connection from a peer in --proxy-allow-from: such a "
        "peer must send one (v1, v2, or auto: either); its addresses become the client's. "

@@ -63,6 +63,11 @@ def apply_forwarded(state: Any, conn: Any, scope: dict, fields: list[tuple[bytes
         trusted = conn.sender_trusted = state.forwarded_trust.is_trusted(conn.sender)
     if not trusted:
         return
+    names = state.forwarded_names
+    if names is not None:  # --forwarded-headers lists only some: the others are ignored
+        fields = [field for field in fields if field[0] in names]
+        if not fields:
+            return
     if fields == conn.forwarded_fields:  # a keep-alive client repeats itself: no hashing
         plan = conn.forwarded_plan
     else:

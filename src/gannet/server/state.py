@@ -59,6 +59,9 @@ class ServerState:
         self.proxy_headers = config.proxy_headers
         self.forwarded_trust = TrustedPeers(config.forwarded_allow_ips)
         self.forwarded_memo: dict[tuple, Any] = {}  # resolved forwarding fields, bounded
+        names = frozenset(name.encode("ascii") for name in config.forwarded_headers.split(","))
+        # None: all of them (the default), so a request pays no filtering.
+        self.forwarded_names: frozenset[bytes] | None = None if len(names) == 6 else names
         self.proxy_protocol = config.proxy_protocol
         self.proxy_allow = TrustedPeers(config.proxy_allow_from)
         self.uwsgi_allow = TrustedPeers(config.uwsgi_allow_from + ",unix")  # as gunicorn
