@@ -30,6 +30,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -54,6 +55,7 @@ class Scenario:
     upload: int = 0  # request body bytes: counted into MiB/s, as wrk does not
     conns: int = 64  # wrk connections unless --conns is given
     bulk: bool = False  # big bodies: MiB/s is the figure, not req/s
+    tls: bool = False  # over HTTPS, with a throwaway certificate (servers in TLS_FLAGS only)
 
     @property
     def metric(self) -> str:
@@ -66,6 +68,9 @@ BIG = 10 * MiB  # the big-body scenarios' body size; the apps/*_asgi|wsgi.py agr
 SCENARIOS = {
     "hello": Scenario("hello", "asgi", "hello_asgi:app",
                       "ASGI, GET / -> 200 'Hello, world!' (13 bytes), keep-alive"),
+    "h1-tls": Scenario("h1-tls", "asgi", "hello_asgi:app",
+                       "as hello, over TLS (RSA-2048 self-signed certificate; keep-alive, so "
+                       "handshakes barely count)", tls=True),
     "json": Scenario("json", "asgi", "json_asgi:app",
                      "ASGI, GET / -> json.dumps of a small dict per request, keep-alive"),
     "wsgi": Scenario("wsgi", "wsgi", "hello_wsgi:app",
@@ -110,6 +115,24 @@ PEERS: dict[str, tuple[str, str, str, str]] = {
                      "{exe} {app} --interface wsgi --host {host} --port {port} --workers 1 "
                      "--no-access-log --log-level warning"),
 }
+
+
+# How each peer is told to serve TLS; {cert} {key} are the run's throwaway files.
+TLS_FLAGS = {
+    "gannet": "--ssl-certfile {cert} --ssl-keyfile {key}",
+    "uvicorn": "--ssl-certfile {cert} --ssl-keyfile {key}",
+    "granian": "--ssl-certificate {cert} --ssl-keyfile {key}",
+    "hypercorn": "--certfile {cert} --keyfile {key}",
+}
+
+
+def make_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed RSA-2048 certificate for 127.0.0.1 (the openssl command line)."""
+    cert, key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    return cert, key
 
 
 @dataclass
@@ -211,15 +234,17 @@ def _pin(cpu: int, pin: bool) -> list[str]:
     return []
 
 
-def _wait_ready(proc: subprocess.Popen, port: int, timeout: float) -> str | None:
+def _wait_ready(proc: subprocess.Popen, port: int, timeout: float, tls: bool = False) -> str | None:
     """None when the server answers 200 on /; else why not."""
     deadline = time.monotonic() + timeout
     last = ""
+    context = ssl._create_unverified_context() if tls else None  # our own throwaway cert
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return f"exited with status {proc.returncode}"
         try:
-            with urllib.request.urlopen(f"http://{HOST}:{port}/", timeout=2) as response:
+            with urllib.request.urlopen(f"{'https' if tls else 'http'}://{HOST}:{port}/",
+                                        timeout=2, context=context) as response:
                 if response.status == 200:
                     return None
                 last = f"status {response.status}"
@@ -263,10 +288,11 @@ def wrk_script(scenario: Scenario, directory: Path) -> Path | None:
     return path
 
 
-def run_wrk(port: int, duration: float, conns: int, pin: bool, script: Path | None = None) -> dict:
+def run_wrk(port: int, duration: float, conns: int, pin: bool, script: Path | None = None,
+            tls: bool = False) -> dict:
     argv = [*_pin(1, pin), "wrk", "-t1", f"-c{conns}", f"-d{max(1, round(duration))}s",
             "--timeout", "5s", "--latency", *(["-s", str(script)] if script else []),
-            f"http://{HOST}:{port}/"]
+            f"{'https' if tls else 'http'}://{HOST}:{port}/"]
     try:
         out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30)
     except subprocess.TimeoutExpired:
@@ -292,6 +318,9 @@ def measure(server: Server, scenario: Scenario, args: argparse.Namespace,
     port = _free_port()
     command = server.command.format(exe=server.exe or "", python=server.python, host=HOST,
                                     port=port, app=scenario.app)
+    if scenario.tls:
+        command += " " + TLS_FLAGS[server.name.removesuffix("-wsgi")].format(
+            cert=args.cert, key=args.key)
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(APPS), env.get("PYTHONPATH")]))
     env.pop("GANNET_CONFIG", None)
@@ -299,7 +328,7 @@ def measure(server: Server, scenario: Scenario, args: argparse.Namespace,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)
     try:
-        problem = _wait_ready(proc, port, args.start_timeout)
+        problem = _wait_ready(proc, port, args.start_timeout, scenario.tls)
         if problem:
             _stop(proc)
             output = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
@@ -309,8 +338,8 @@ def measure(server: Server, scenario: Scenario, args: argparse.Namespace,
             return {"error": f"{problem}: {tail}" if tail else problem}
         conns = args.conns or scenario.conns
         if args.warmup > 0:
-            run_wrk(port, args.warmup, conns, args.pin, script)
-        result = run_wrk(port, args.duration, conns, args.pin, script)
+            run_wrk(port, args.warmup, conns, args.pin, script, scenario.tls)
+        result = run_wrk(port, args.duration, conns, args.pin, script, scenario.tls)
         if scenario.bulk and "rps" in result:
             # wrk's Transfer/sec counts only what it read; add what it sent.
             result["mibs"] = (result["read_bps"] + result["rps"] * scenario.upload) / MiB
@@ -435,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
         print("no servers found (is gannet installed in this Python? pip install -e .)", file=sys.stderr)
         return 2
 
-    plan = [(scenario, [s for s in found.values() if s.interface == scenario.interface])
+    plan = [(scenario, [s for s in found.values() if s.interface == scenario.interface
+                        and (not scenario.tls or s.name in TLS_FLAGS)])
             for scenario in scenarios]
     runs = sum(len(servers) for _, servers in plan) * args.rounds
     estimate = runs * (args.duration + args.warmup + 2)
@@ -444,6 +474,13 @@ def main(argv: list[str] | None = None) -> int:
 
     output = []
     with tempfile.TemporaryDirectory(prefix="gannet-bench-") as scripts:
+        args.cert = args.key = None
+        if any(scenario.tls for scenario in scenarios):
+            if shutil.which("openssl") is None:
+                print("openssl is not installed: the TLS scenario makes its certificate with it",
+                      file=sys.stderr)
+                return 2
+            args.cert, args.key = make_certificate(Path(scripts))
         for scenario, servers in plan:
             if not servers:
                 print(f"{scenario.name}: no {scenario.interface.upper()} server found; skipped",
