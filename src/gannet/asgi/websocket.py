@@ -110,6 +110,10 @@ class WebSocketCycle:
             "state": scope["state"],
             "extensions": {"websocket.http.response": {}},
         }
+        tls = scope["extensions"].get("tls")
+        if tls is not None:
+            # Gannet's own TLS (http/tls_info.py): the fresh dict h1 made for this request.
+            self.scope["extensions"]["tls"] = tls
         self.queue.append(_CONNECT)
         stream.handler = self
 

@@ -35,6 +35,7 @@ from .h1_stream import H1Stream
 from .headers import STATUS_LINES, reason_phrase, refusal, status_line
 from .identity import apply_forwarded
 from .request import GOOD_HOSTS, NO_PARAMS, WSGI_ASGI_INFO, check_host, replace_host, request_line_length, split_target
+from .tls_info import connection_tls
 
 from ..asgi.http import NO_BODY, HTTPCycle
 from ..logging import ABORTED, CLIENT_CLOSED_FIRST, CLIENT_GONE, request_clock
@@ -90,7 +91,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "pending_refusal", "body_progress", "raw_body", "raw_body_next", "next_after_drain",
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
         "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn", "file_mark",
-        "forwarding", "sender", "sender_trusted", "forwarded_fields", "forwarded_plan",
+        "forwarding", "sender", "sender_trusted", "forwarded_fields", "forwarded_plan", "tls",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -155,6 +156,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.sender_trusted: bool | None = None
         self.forwarded_fields: list[tuple[bytes, bytes]] | None = None  # the last ones seen,
         self.forwarded_plan: Any = None  # and what they did (http/identity.py)
+        self.tls: Any = None  # Gannet's own TLS: its facts for the scope (http/tls_info.py)
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -204,6 +206,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.idle_since = self.loop.time()
         self.closing = self.state.shutting_down  # the drain sets it on every connection
         self.state.connections.add(self)
+        if self.state.ssl_context is not None:  # a TLS listener's connection (server/tls.py)
+            self.tls = connection_tls(self.transport, self.state.config.ssl_certfile)
         if logger.isEnabledFor(logging.DEBUG):  # once per connection, never per request
             self.log_conn = True
             logger.debug("%s - connection open", _peer(self.client))
@@ -470,6 +474,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                 "http.response.early_hint": NO_PARAMS,
             } if asgi else NO_PARAMS,
         }
+        if self.tls is not None:  # the one test a plain connection pays: http/tls_info.py
+            self.tls.add_to(scope, asgi)
         forwarding = self.forwarding
         if forwarding is not None:
             self.forwarding = None

@@ -27,6 +27,8 @@ from typing import Any, Iterator
 from urllib.parse import unquote_to_bytes
 
 from ..http.headers import HOP_BY_HOP, PEP3333_HOP, fields_of
+from ..http.request import NO_PARAMS
+from ..http.tls_info import ConnectionTLS
 
 __all__ = ["EnvironBuilder", "ErrorStream", "FileWrapper", "InvalidResponse",
            "check_status", "encode_headers"]
@@ -147,6 +149,12 @@ class EnvironBuilder:
             name, port = _split_host(host) if host else ("localhost", None)
             environ["SERVER_NAME"] = name
             environ["SERVER_PORT"] = port or _DEFAULT_PORTS.get(scheme, "80")
+        extensions = scope["extensions"]
+        if extensions is not NO_PARAMS:  # a plain connection's WSGI request: the shared one
+            tls = extensions.get("tls")
+            if tls.__class__ is ConnectionTLS:
+                # Gannet's own TLS: mod_ssl's HTTPS and SSL_* keys (http/tls_info.py).
+                environ.update(tls.environ())
         if cycle.spool is not None or cycle.body or cycle.buffer is not None:
             # The whole body is here, so its length is known even when it came chunked:
             # apps that ignore wsgi.input_terminated (Django) still see all of it.
