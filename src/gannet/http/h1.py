@@ -925,10 +925,27 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                                      STATUS_LINES.get(error.status) or status_line(error.status),
                                      len(body), state.default_headers, body))
             sent = len(body)
-        self.transport.close()
+        self._close_refused()
         if state.access_log:
             state.access_logger.log_answer(getattr(error, "request", None) or {"client": self.client},
                                            error.status, sent, getattr(error, "start", 0.0))
+
+    def _close_refused(self) -> None:
+        """After a refusal: close, but while the refused body may still be coming, read
+        and drop it for up to LINGER_TIME first (RFC 9112 §9.6). A client, or nginx, which
+        writes a whole request before reading, would otherwise get a reset for an answer:
+        curl an error, nginx's client a 502 instead of the 413."""
+        transport = self.transport
+        more_input = self.chunked_request or (
+            self.content_length is not None and self.body_received < self.content_length)
+        if more_input and self.lingering is None and transport.get_protocol() is self \
+                and transport.can_write_eof() and not transport.is_closing():
+            self.lingering = self.loop.time()
+            self.raw_body = False
+            transport.write_eof()
+            self.resume_reading()
+        else:
+            transport.close()
 
     # ================================================================ timeouts
     def check_timeouts(self, now: float) -> None:
