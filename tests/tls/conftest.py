@@ -18,6 +18,7 @@ Helpers (``from tls.conftest import ...``; this directory is a package, see __in
   ``ssl.SSLContext`` trusting the test CA.
 - ``tls_connect(server, context)``: a connected, handshaken ``ssl.SSLSocket``.
 - ``https_request(server, context, raw_request)``: send one request, read to EOF.
+- ``client_hello(minimum=, maximum=, alpn=)``: the bytes of a real ClientHello.
 - ``run_gannet(app, *args)``: run Gannet to completion (start-up checks): returncode, output.
 - ``gannet_env()``: the environment ``start_server`` gives Gannet.
 """
@@ -210,6 +211,33 @@ def https_request(server: RunningServer, context: ssl.SSLContext, request: bytes
         return b"".join(chunks)
 
 
+def client_hello(*, minimum: ssl.TLSVersion | None = None, maximum: ssl.TLSVersion | None = None,
+                 alpn: list[str] | None = None, server_hostname: str = "localhost") -> bytes:
+    """The bytes of a real ClientHello (one TLS record) from Python's OpenSSL, for tests
+    that send it raw: split, after a PROXY header, or with a version Gannet refuses (below
+    TLS 1.2 the client needs OpenSSL's security level 0 to offer it at all)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    if minimum is not None:
+        context.minimum_version = minimum
+    if maximum is not None:
+        context.maximum_version = maximum
+        if maximum < ssl.TLSVersion.TLSv1_2:
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if alpn:
+        context.set_alpn_protocols(alpn)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_hostname)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16", hello[:16]
+    return hello
+
+
 def gannet_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), env.get("PYTHONPATH", "")])
@@ -248,6 +276,6 @@ def started_servers() -> Iterator[list[RunningServer]]:
             server.proc.wait(timeout=5)
 
 
-__all__ = ["TLSFiles", "client_context", "tls_connect", "https_request", "gannet_env",
+__all__ = ["TLSFiles", "client_context", "client_hello", "tls_connect", "https_request", "gannet_env",
            "run_gannet", "wait_until", "serial_of_pem", "serial_of_der", "start_server",
            "SERVER_IDENTITIES"]

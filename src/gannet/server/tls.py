@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import ssl
 from typing import Any, Callable
 
@@ -45,6 +46,8 @@ class TLSGate(asyncio.Protocol):
         self.handshaking = False
         self.started = 0.0
         self.done = False
+        self.lost = False  # connection_lost came (before start_tls took the transport)
+        self.peer = "?"  # "host:port" for log lines
         # A PROXY header's endpoints (proxied_connection_made), handed on to the inner.
         self.proxied: tuple | None = None
 
@@ -53,6 +56,7 @@ class TLSGate(asyncio.Protocol):
         if self.transport is not None:
             return  # start_tls calls this again with the TLS transport: nothing to do
         self.transport = transport
+        self.peer = _peer(transport)  # now: a reset socket may no longer say who it was
         self.started = self.state.loop.time()
         self.state.connections.add(self)
         self.task = self.state.loop.create_task(self._handshake(), name="gannet-tls")
@@ -78,6 +82,7 @@ class TLSGate(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         # During the handshake the TLS layer reports the loss to start_tls too, which
         # then raises in _handshake, and _failed says why: leave the task to it.
+        self.lost = True
         self.done = True
         self.state.connections.discard(self)
 
@@ -86,7 +91,7 @@ class TLSGate(asyncio.Protocol):
         """The loop's handshake timeout closes a stalled handshake; this is the backstop."""
         if not self.done and now - self.started > self.state.header_read_timeout + 1.0:
             logger.debug("%s - TLS handshake not done within %gs; closing",
-                         _peer(self.transport), self.state.header_read_timeout)
+                         self.peer, self.state.header_read_timeout)
             self.force_close()
 
     def shutdown(self) -> None:
@@ -126,6 +131,13 @@ class TLSGate(asyncio.Protocol):
             self._failed(exc)
             return
         if self.done or tls is None:
+            # The client closed before the handshake began (a port check): the loop may
+            # still hand back a TLS transport over the closed socket; drop it.
+            if self.lost:
+                logger.debug("%s - TLS handshake failed: closed by the client before it "
+                             "began", self.peer)
+            if tls is not None:
+                tls.abort()
             return
         self.done = True
         state.connections.discard(self)
@@ -172,15 +184,21 @@ class TLSGate(asyncio.Protocol):
     def _failed(self, exc: BaseException) -> None:
         self.done = True
         self.state.connections.discard(self)
-        peer = _peer(self.transport)
+        peer = self.peer
         reason = getattr(exc, "reason", None)
         if reason in ("HTTP_REQUEST", "HTTPS_PROXY_REQUEST"):
             logger.info("%s - plain HTTP sent to the TLS port; closed (use https://)", peer)
-        elif isinstance(exc, TimeoutError):
+        elif isinstance(exc, TimeoutError) or (
+                # the loop's handshake timeout (asyncio's and uvloop's sslproto) aborts with
+                # ConnectionAbortedError("SSL handshake is taking longer than ...")
+                isinstance(exc, ConnectionAbortedError) and "taking longer" in str(exc)):
             logger.debug("%s - TLS handshake not done within %gs (--header-read-timeout); "
                          "closed", peer, self.state.header_read_timeout)
+        elif reason is None and isinstance(exc, (ConnectionError, EOFError)) and not str(exc):
+            logger.debug("%s - TLS handshake failed: closed by the client", peer)
         else:
-            logger.debug("%s - TLS handshake failed: %s", peer, reason or exc or type(exc).__name__)
+            logger.debug("%s - TLS handshake failed: %s", peer,
+                         reason or str(exc) or type(exc).__name__)
         transport = self.transport
         if transport is not None and not transport.is_closing():
             transport.abort()
@@ -191,4 +209,8 @@ def _peer(transport: Any) -> str:
     if isinstance(peer, tuple) and peer:
         host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
         return f"{host}:{peer[1]}"
-    return "unix socket"
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if getattr(sock, "family", None) == socket.AF_UNIX:
+        return "unix socket"
+    # A TCP client that reset the connection before it was looked at has no name any more.
+    return "a client that reset the connection"
