@@ -439,3 +439,16 @@ def test_on_a_unix_listener_the_relayed_client_must_be_allowed_too(uwsgi_server)
     allowed = Response(exchange(address, b"PROXY TCP4 127.0.0.1 10.0.0.1 5555 3031\r\n"
                                 + encode(request_vars())))
     assert allowed.status == 200
+
+
+def test_a_uwsgi_socket_beside_tls_listeners_is_http_without_scheme_vars(uwsgi_server, tmp_path):
+    """--ssl-certfile makes the HTTP listeners https; the uwsgi socket stays plain, so a
+    request whose vars name no scheme is http, not the TLS listeners' https."""
+    trustme = pytest.importorskip("trustme")
+    cert = tmp_path / "server.pem"
+    trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(cert))
+    _server, address = uwsgi_server("uwsgi_apps:asgi", "--port", "0", "--ssl-certfile", str(cert))
+    variables = [(k, v) for k, v in request_vars(uri=b"/info") if k != b"REQUEST_SCHEME"]
+    response = call(address, variables)
+    assert response.status == 200
+    assert json.loads(response.body)["scheme"] == "http"

@@ -441,6 +441,9 @@ class UwsgiProtocol(H1Protocol):
         super().__init__(state)
         self.parser = UwsgiRequestParser(self, state.limit_request_fields)
         self.http_version = "1.0"
+        # The vars say the client's scheme; without them it is http: a uwsgi socket is
+        # never TLS, even when --ssl-certfile makes the HTTP listeners https.
+        self.scheme = "http"
         self.client_scope: dict | None = None  # the scope _client_scope has seen to
 
     def connection_made(self, transport: Any) -> None:
