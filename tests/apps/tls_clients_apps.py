@@ -9,11 +9,19 @@ asgi_app (ASGI 3):
   GET  /page        HTML whose script opens wss://<host>/ws, echoes a message, and reports
                     the outcome with GET /report?r=... (printed "PAGE REPORT ...")
   GET  /report      prints "PAGE REPORT <r>" (the test reads the server's log)
+  GET  /internals   JSON, for the leak tests (after gc.collect() and glibc's malloc_trim(0),
+                    so that RSS counts what is held, not what malloc keeps for reuse):
+                    "connections" (the sum of
+                    len(state.connections) over the process's ServerState objects; this
+                    request's own connection is one), "gates" (TLSGate objects alive),
+                    "tasks" (asyncio tasks), "ssl_protocols" (the loop's SSLProtocol objects)
   WS   /ws          accept; first a JSON text message with the scope's scheme; then echo
 wsgi_app (WSGI):
   any path          JSON: wsgi.url_scheme, HTTPS, REMOTE_ADDR, REMOTE_PORT, SERVER_PORT,
                     the request method and body length
 """
+import asyncio
+import gc
 import json
 from urllib.parse import parse_qs
 
@@ -93,6 +101,8 @@ async def asgi_app(scope, receive, send):
     elif path == "/big":
         n = int(parse_qs(scope["query_string"].decode()).get("n", ["1000"])[0])
         await _respond(send, b"x" * n)
+    elif path == "/internals":
+        await _respond(send, json.dumps(_internals()).encode(), b"application/json")
     elif path == "/page":
         await _respond(send, PAGE, b"text/html; charset=utf-8")
     elif path == "/report":
@@ -101,6 +111,30 @@ async def asgi_app(scope, receive, send):
         await _respond(send, b"ok")
     else:
         await _respond(send, b"hello over tls")
+
+
+def _malloc_trim():
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
+def _internals():
+    gc.collect()
+    _malloc_trim()
+    counts = {"connections": 0, "gates": 0, "ssl_protocols": 0}
+    for obj in gc.get_objects():
+        kind = type(obj)
+        if kind.__name__ == "ServerState" and kind.__module__.startswith("gannet."):
+            counts["connections"] += len(obj.connections)
+        elif kind.__name__ == "TLSGate":
+            counts["gates"] += 1
+        elif kind.__name__ == "SSLProtocol":
+            counts["ssl_protocols"] += 1
+    counts["tasks"] = len(asyncio.all_tasks())
+    return counts
 
 
 async def _websocket(scope, receive, send):

@@ -69,11 +69,14 @@ class TLSGate(asyncio.Protocol):
         self.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        if not self.handshaking:
-            # From the PROXY gate: the start of the TLS handshake, read with its header.
+        if not self.handshaking or self.transport.get_protocol() is self:
+            # From the socket itself, before start_tls has taken it over: TLS bytes (read
+            # with the accept or with a PROXY header, or the next segment arriving while
+            # start_tls is starting), fed to the TLS layer once it is there.
             self.raw_rest += data
             return
-        # Only between the end of the handshake and the hand-over: kept for the inner.
+        # From the TLS layer, between the end of the handshake and the hand-over:
+        # decrypted bytes, kept for the inner protocol.
         self.pending.append(data)
 
     def eof_received(self) -> bool | None:
@@ -115,13 +118,21 @@ class TLSGate(asyncio.Protocol):
     async def _handshake(self) -> None:
         state = self.state
         raw = self.transport
+        if self.done or raw.is_closing():
+            # Closed before this task ran (a port check, a reset): no TLS layer for it. The
+            # loop's start_tls on a closed socket would still build one, and its handshake
+            # timer would keep it (and its OpenSSL state) for --header-read-timeout.
+            if self.lost or raw.is_closing():
+                logger.debug("%s - TLS handshake failed: closed by the client before it "
+                             "began", self.peer)
+            return
         self.handshaking = True
         try:
             starting = state.loop.start_tls(raw, self, self.context, server_side=True,
                                             ssl_handshake_timeout=state.header_read_timeout,
                                             ssl_shutdown_timeout=SHUTDOWN_TIMEOUT)
             if self.raw_rest:
-                tls = await self._start_with(starting, self.raw_rest)
+                tls = await self._start_with(starting)
             else:
                 tls = await starting
         except asyncio.CancelledError:
@@ -131,11 +142,8 @@ class TLSGate(asyncio.Protocol):
             self._failed(exc)
             return
         if self.done or tls is None:
-            # The client closed before the handshake began (a port check): the loop may
-            # still hand back a TLS transport over the closed socket; drop it.
-            if self.lost:
-                logger.debug("%s - TLS handshake failed: closed by the client before it "
-                             "began", self.peer)
+            if self.lost:  # lost while start_tls was starting (the loop still returned)
+                logger.debug("%s - TLS handshake failed: closed by the client", self.peer)
             if tls is not None:
                 tls.abort()
             return
@@ -156,20 +164,27 @@ class TLSGate(asyncio.Protocol):
             inner.data_received(data)
         self.pending = []
 
-    async def _start_with(self, starting: Any, data: bytes) -> Any:
-        """start_tls, with ``data`` (already read from the socket) fed to the TLS layer as
-        if just received. start_tls switches the transport's protocol synchronously and
+    async def _start_with(self, starting: Any) -> Any:
+        """start_tls, with ``raw_rest`` (already read from the socket) fed to the TLS layer
+        as if just received. start_tls switches the transport's protocol synchronously and
         schedules the TLS protocol's connection_made; two loop turns later that has run,
-        and no new socket read has (reads happen after the ready callbacks): feed then."""
+        and no new socket read has (reads happen after the ready callbacks): feed then.
+        start_tls runs as its own task, one loop turn from now: until then the socket
+        would deliver what it reads to this gate, not to the TLS layer (the next segment
+        of a ClientHello was taken for decrypted data and the handshake stalled; a reset
+        left the TLS layer start_tls then built waiting for its handshake timer). So the
+        socket stops reading now; start_tls resumes it once its TLS layer is in place."""
         loop = self.state.loop
+        self.transport.pause_reading()
         task = asyncio.ensure_future(starting)
-        loop.call_soon(loop.call_soon, self._feed_tls, data)
+        loop.call_soon(loop.call_soon, self._feed_tls)
         return await task
 
-    def _feed_tls(self, data: bytes) -> None:
+    def _feed_tls(self) -> None:
+        data, self.raw_rest = self.raw_rest, b""
         protocol = self.transport.get_protocol()
-        if self.transport.is_closing() or protocol is self:
-            return
+        if protocol is self or self.transport.is_closing():
+            return  # start_tls did not take the socket (it failed), or it is gone
         if hasattr(protocol, "get_buffer"):  # a BufferedProtocol (uvloop's and asyncio's)
             view = memoryview(data)
             while view:
