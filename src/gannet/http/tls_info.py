@@ -56,7 +56,7 @@ from typing import Any
 
 from .request import ExtensionParams
 
-__all__ = ["ConnectionTLS", "connection_tls", "dn_string", "cipher_suite_id", "TLS_VERSIONS"]
+__all__ = ["TLS_VERSIONS", "ConnectionTLS", "cipher_suite_id", "connection_tls", "dn_string"]
 
 # SSLObject.version() -> the protocol version number on the wire (RFC 8446 §4.2.1).
 TLS_VERSIONS = {"TLSv1.3": 0x0304, "TLSv1.2": 0x0303, "TLSv1.1": 0x0302, "TLSv1": 0x0301,
@@ -66,10 +66,10 @@ TLS_VERSIONS = {"TLSv1.3": 0x0304, "TLSv1.2": 0x0303, "TLSv1.1": 0x0302, "TLSv1"
 _CIPHERS: dict[str, tuple[int, int]] = {}
 
 # The PEM of each server context's certificate, read once per context (so per worker).
-_SERVER_CERTS: "weakref.WeakKeyDictionary[ssl.SSLContext, str | None]" = weakref.WeakKeyDictionary()
+_SERVER_CERTS: weakref.WeakKeyDictionary[ssl.SSLContext, str | None] = weakref.WeakKeyDictionary()
 
 
-def connection_tls(transport: Any, certfile: str | None) -> "ConnectionTLS | None":
+def connection_tls(transport: Any, certfile: str | None) -> ConnectionTLS | None:
     """The TLS facts of a connection whose transport is TLS, else None."""
     ssl_object = transport.get_extra_info("ssl_object")
     if ssl_object is None:
@@ -80,8 +80,18 @@ def connection_tls(transport: Any, certfile: str | None) -> "ConnectionTLS | Non
 class ConnectionTLS:
     """One TLS connection's facts, read at its first request and shared by all of them."""
 
-    __slots__ = ("ssl_object", "certfile", "extension", "environ_keys", "wsgi_extensions",
-                 "version", "cipher", "resumed", "chain", "peer")
+    __slots__ = (
+        "certfile",
+        "chain",
+        "cipher",
+        "environ_keys",
+        "extension",
+        "peer",
+        "resumed",
+        "ssl_object",
+        "version",
+        "wsgi_extensions",
+    )
 
     def __init__(self, ssl_object: Any, certfile: str | None) -> None:
         self.ssl_object = ssl_object
@@ -190,7 +200,7 @@ def _client_chain(ssl_object: Any, leaf: bytes) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- server certificate
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.S)
+_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.DOTALL)
 
 
 def server_cert_pem(context: Any, certfile: str | None) -> str | None:
@@ -292,7 +302,7 @@ def _escape(value: str) -> str:
         if char in ',+"\\<>;' or (index == 0 and char in " #") or (index == last and char == " "):
             out.append("\\" + char)
         elif char < " " or char == "\x7f":
-            out.append("\\%02X" % ord(char))
+            out.append(f"\\{ord(char):02X}")
         else:
             out.append(char)
     return "".join(out)
