@@ -67,6 +67,8 @@ class TLSGate(asyncio.Protocol):
         endpoints the header named go to the protocol that serves the connection."""
         self.proxied = (client, server, unix)
         self.connection_made(transport)
+        if isinstance(client, tuple) and client:  # log lines name the client, as h1's do
+            self.peer = f"{_peer_name(client)} (via {self.peer})"
 
     def data_received(self, data: bytes) -> None:
         if not self.handshaking or self.transport.get_protocol() is self:
@@ -219,11 +221,15 @@ class TLSGate(asyncio.Protocol):
             transport.abort()
 
 
+def _peer_name(peer: tuple) -> str:
+    host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+    return f"{host}:{peer[1]}"
+
+
 def _peer(transport: Any) -> str:
     peer = transport.get_extra_info("peername") if transport is not None else None
     if isinstance(peer, tuple) and peer:
-        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
-        return f"{host}:{peer[1]}"
+        return _peer_name(peer)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if getattr(sock, "family", None) == socket.AF_UNIX:
         return "unix socket"
