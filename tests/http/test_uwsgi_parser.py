@@ -418,6 +418,12 @@ class Transport:
     def get_write_buffer_size(self) -> int:
         return 0
 
+    def get_protocol(self) -> Any:  # as asyncio's: nobody set one on this fake
+        return None
+
+    def set_protocol(self, protocol: Any) -> None:
+        pass
+
     def set_protocol(self, protocol: Any) -> None:
         pass
 
