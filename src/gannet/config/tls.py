@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import re
 import ssl
+import stat
 from typing import Any
 
 from .config import ConfigError
@@ -133,12 +134,30 @@ def _which_file_is_bad(certfile: str, keyfile: str | None) -> str | None:
 
 
 def _readable(option: str, path: str) -> None:
-    if not os.path.exists(path):
-        raise TLSConfigError(f"{option}: no such file: {path}")
-    if os.path.isdir(path):
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise TLSConfigError(f"{option}: no such file: {path}") from None
+    except PermissionError:  # a directory on the way that this user may not enter
+        raise TLSConfigError(f"{option}: {path} is out of reach of {_user()}: a directory "
+                             "on its path may not be entered") from None
+    except OSError as exc:
+        raise TLSConfigError(f"{option}: {path}: {exc.strerror or exc}") from None
+    if stat.S_ISDIR(info.st_mode):
         raise TLSConfigError(f"{option}: {path} is a directory, not a file")
     if not os.access(path, os.R_OK):
-        raise TLSConfigError(f"{option}: {path} is not readable by this user")
+        raise TLSConfigError(f"{option}: {path} is not readable by {_user()}")
+
+
+def _user() -> str:
+    """Who reads the files: after --user, not who started Gannet."""
+    uid = os.geteuid()
+    try:
+        import pwd
+
+        return f"user {pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except (ImportError, KeyError):
+        return f"uid {uid}"
 
 
 def _reason(exc: ssl.SSLError) -> str:
