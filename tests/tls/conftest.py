@@ -24,7 +24,6 @@ Helpers (``from tls.conftest import ...``; this directory is a package, see __in
 """
 from __future__ import annotations
 
-import datetime
 import os
 import socket
 import ssl
@@ -33,7 +32,6 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import trustme
@@ -263,17 +261,6 @@ def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05, what: s
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} not met within {timeout}s")
         time.sleep(interval)
-
-
-@pytest.fixture
-def started_servers() -> Iterator[list[RunningServer]]:
-    """For servers started with ``start_server`` directly: killed at the end."""
-    servers: list[RunningServer] = []
-    yield servers
-    for server in servers:
-        if server.proc.poll() is None:
-            server.proc.kill()
-            server.proc.wait(timeout=5)
 
 
 __all__ = ["TLSFiles", "client_context", "client_hello", "tls_connect", "https_request", "gannet_env",

@@ -283,7 +283,7 @@ def test_chromium_page_over_https_opens_wss(tls_server, tls_files, tmp_path):
     pin = _spki_hash(tls_files.cert.read_bytes())
     browser = _chromium(chromium, tmp_path / "profile", f"https://localhost:{server.port}/page",
                         f"--ignore-certificate-errors-spki-list={pin}",
-                        f"--host-resolver-rules=MAP localhost 127.0.0.1")
+                        "--host-resolver-rules=MAP localhost 127.0.0.1")
     try:
         match = server.wait_for_log(r"PAGE REPORT (.*)", timeout=60)
     finally:
