@@ -936,14 +936,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         writes a whole request before reading, would otherwise get a reset for an answer:
         curl an error, nginx's client a 502 instead of the 413."""
         transport = self.transport
-        more_input = self.chunked_request or (
-            self.content_length is not None and self.body_received < self.content_length)
-        if more_input and self.lingering is None and transport.get_protocol() is self \
-                and transport.can_write_eof() and not transport.is_closing():
-            self.lingering = self.loop.time()
-            self.raw_body = False
-            transport.write_eof()
-            self.resume_reading()
+        length = self.content_length
+        # Refused in its body (``parsing`` is that request): body_received counts it.
+        # Refused at its head (``parsing`` is None): none of it was read, and
+        # body_received still counts the previous request's body on this connection.
+        more_input = self.chunked_request or (bool(length) and (
+            self.parsing is None or self.body_received < length))
+        if more_input and self.cycle is None and transport.get_protocol() is self:
+            # _linger drops the refused request (its buffered body would keep reading
+            # paused, and be held for the linger), or closes where write_eof cannot be.
+            self._linger()
         else:
             transport.close()
 
