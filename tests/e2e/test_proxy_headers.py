@@ -301,3 +301,15 @@ def test_forwarded_headers_must_be_known_names():
                             capture_output=True, text=True, env=env, timeout=30, cwd=str(APPS))
     assert result.returncode == 2
     assert "--forwarded-headers: 'x-real-ip': not a forwarding header Gannet reads" in result.stderr
+
+
+def test_forwarded_headers_must_not_be_empty(tmp_path):
+    """An empty list (a config file's ``forwarded_headers = []``) is refused like an empty
+    --forwarded-headers, rather than a server that silently believes no header at all."""
+    config = tmp_path / "gannet.toml"
+    config.write_text("forwarded_headers = []\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(APPS), str(ROOT / "src")]))
+    result = subprocess.run([sys.executable, "-m", "gannet", "forwarded_apps:asgi", "-c", str(config)],
+                            capture_output=True, text=True, env=env, timeout=30, cwd=str(APPS))
+    assert result.returncode == 2, result.stderr
+    assert "forwarded_headers" in result.stderr and "--no-proxy-headers" in result.stderr

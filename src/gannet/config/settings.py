@@ -214,6 +214,8 @@ FORWARDING_HEADERS = ("x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"
 def to_forwarding_headers(value: Any) -> str:
     """A subset of FORWARDING_HEADERS, any case, as one comma-separated string."""
     names = [name.lower() for name in to_str_list(value)]
+    if not names:  # a TOML []: believing none is --no-proxy-headers, said plainly
+        raise ValueError("an empty list (to believe no forwarding header, use --no-proxy-headers)")
     unknown = [name for name in names if name not in FORWARDING_HEADERS]
     if unknown:
         raise ValueError(f"{', '.join(map(repr, unknown))}: not a forwarding header Gannet "
