@@ -175,10 +175,10 @@ def serve(config: Config) -> int:
         log.error("%s", exc)
         return EXIT_CONFIG
     if config.ssl_certfile:  # a bad certificate or key stops the start here, exit 2
-        from .config.tls import TLSConfigError, make_context
+        from .config.tls import TLSConfigError, prepare_context
 
-        try:
-            make_context(config)
+        try:  # as the user Gannet starts as: the files may be root's alone (nginx's way)
+            prepare_context(config)
         except TLSConfigError as exc:
             log.error("%s", exc)
             return EXIT_CONFIG

@@ -28,7 +28,7 @@ from .config import ConfigError
 from .settings import INTERMEDIATE_CIPHERS
 
 __all__ = ["INTERMEDIATE_CIPHERS", "ALPN_PROTOCOLS", "TLSConfigError", "tls_enabled",
-           "make_context", "CERT_REQS", "MIN_VERSIONS"]
+           "make_context", "prepare_context", "context_for", "CERT_REQS", "MIN_VERSIONS"]
 
 ALPN_PROTOCOLS = ["http/1.1"]
 CERT_REQS = {"none": ssl.CERT_NONE, "optional": ssl.CERT_OPTIONAL, "required": ssl.CERT_REQUIRED}
@@ -66,7 +66,58 @@ def make_context(config: Any) -> ssl.SSLContext:
         raise TLSConfigError(f"--ssl-cert-reqs {config.ssl_cert_reqs}: client certificates "
                              "are checked against --ssl-ca-certs, which is not set")
     context.set_alpn_protocols(ALPN_PROTOCOLS)
+    # The certificate the ASGI tls extension reports, read now: a worker that switched
+    # to --user may not be able to open the file any more (Let's Encrypt's layout).
+    context.gannet_server_cert = _first_certificate(config.ssl_certfile)  # type: ignore[attr-defined]
     return context
+
+
+# The context built before the process gave up root (prepare_context), for the workers
+# (forked from it) and the single process (after its --user switch) to use: the files may
+# be readable by root only, as nginx and Apache expect. Keyed by the options it was built
+# from, so a Config with other TLS settings never gets it.
+_prepared: tuple[tuple, ssl.SSLContext] | None = None
+
+
+def _key(config: Any) -> tuple:
+    return tuple(getattr(config, name) for name in (
+        "ssl_certfile", "ssl_keyfile", "ssl_keyfile_password", "ssl_ca_certs",
+        "ssl_cert_reqs", "ssl_ciphers", "ssl_min_version"))
+
+
+def prepare_context(config: Any) -> ssl.SSLContext:
+    """Build (again: a HUP re-reads the files) and keep the context for this process and
+    the workers it forks; raises TLSConfigError."""
+    global _prepared
+    context = make_context(config)
+    _prepared = (_key(config), context)
+    return context
+
+
+def context_for(config: Any) -> ssl.SSLContext:
+    """The prepared context when there is one for these options, else a new one."""
+    if _prepared is not None and _prepared[0] == _key(config):
+        return _prepared[1]
+    return make_context(config)
+
+
+def _first_certificate(certfile: str) -> str | None:
+    """The first certificate of the PEM file, in OpenSSL's PEM layout (None if unreadable:
+    load_cert_chain has read it already, so that does not happen in practice)."""
+    try:
+        with open(certfile, "rb") as handle:
+            text = handle.read().decode("ascii", "replace")
+    except OSError:
+        return None
+    begin = text.find("-----BEGIN CERTIFICATE-----")
+    end = text.find("-----END CERTIFICATE-----", begin)
+    if begin < 0 or end < 0:
+        return None
+    try:
+        block = text[begin:end + len("-----END CERTIFICATE-----")]
+        return ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(block))
+    except ValueError:
+        return None
 
 
 def _load_chain(context: ssl.SSLContext, config: Any) -> None:

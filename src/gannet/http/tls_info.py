@@ -203,9 +203,15 @@ def _client_chain(ssl_object: Any, leaf: bytes) -> tuple[str, ...]:
 _PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.DOTALL)
 
 
+_UNSET = object()
+
+
 def server_cert_pem(context: Any, certfile: str | None) -> str | None:
     """The PEM of the certificate this server sends: the first in --ssl-certfile (the leaf:
     load_cert_chain takes it first), read once per context, in OpenSSL's PEM layout."""
+    prepared = getattr(context, "gannet_server_cert", _UNSET)  # read as root: config/tls.py
+    if prepared is not _UNSET:
+        return prepared
     try:
         return _SERVER_CERTS[context]
     except (KeyError, TypeError):
@@ -213,11 +219,11 @@ def server_cert_pem(context: Any, certfile: str | None) -> str | None:
     pem = None
     if certfile:
         try:
-            with open(certfile, encoding="ascii", errors="replace") as file:
-                match = _PEM_CERT.search(file.read())
+            with open(certfile, "rb") as file:
+                match = _PEM_CERT.search(file.read().decode("ascii", "replace"))
             if match:
                 pem = ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(match.group(0)))
-        except (OSError, ValueError):
+        except (OSError, ValueError, LookupError):
             pem = None
     try:
         _SERVER_CERTS[context] = pem

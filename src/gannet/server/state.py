@@ -69,9 +69,9 @@ class ServerState:
         # read the certificate and key again.
         self.ssl_context: Any = None
         if config.ssl_certfile:
-            from ..config.tls import make_context
+            from ..config.tls import context_for
 
-            self.ssl_context = make_context(config)
+            self.ssl_context = context_for(config)
             self.scheme = "https"
         self.access_logger = access_logger
         self.access_log = access_logger is not None

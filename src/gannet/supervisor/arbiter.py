@@ -294,6 +294,16 @@ class Arbiter:
         """Rolling reload: the current workers become outgoing; ``_manage`` starts as many
         new ones and stops the outgoing once all the new ones accept."""
         self._awaiting_change = False  # --reload: the awaited change came; boot again
+        if self.config.ssl_certfile:
+            # The new workers get the certificate and key as they are now, read here, as
+            # the user the master runs as (config/tls.py); broken ones keep the old workers.
+            from ..config.tls import TLSConfigError, prepare_context
+
+            try:
+                prepare_context(self.config)
+            except TLSConfigError as exc:
+                logger.error("Not reloading: %s (the current workers go on serving)", exc)
+                return
         call_hook(self.hooks, "on_reload", self)
         self.notifier.reloading(f"Reloading: starting {self.num_workers} new worker(s)")
         outgoing = 0
