@@ -424,9 +424,6 @@ class Transport:
     def set_protocol(self, protocol: Any) -> None:
         pass
 
-    def set_protocol(self, protocol: Any) -> None:
-        pass
-
 
 class SubmitRecorder:
     """A WSGI runner stand-in: records what the scope says when a request is queued."""
