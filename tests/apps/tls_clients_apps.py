@@ -6,6 +6,7 @@ asgi_app (ASGI 3):
   GET  /scope       JSON: the scope's scheme, client, server, http_version, path, and the
                     "tls" extension if any
   GET  /big?n=N     N bytes of "x" (for the close_notify test)
+  GET  /pid         the worker's process id
   GET  /page        HTML whose script opens wss://<host>/ws, echoes a message, and reports
                     the outcome with GET /report?r=... (printed "PAGE REPORT ...")
   GET  /report      prints "PAGE REPORT <r>" (the test reads the server's log)
@@ -23,6 +24,7 @@ wsgi_app (WSGI):
 import asyncio
 import gc
 import json
+import os
 from urllib.parse import parse_qs
 
 from plain_lifespan import handle_lifespan
@@ -101,6 +103,8 @@ async def asgi_app(scope, receive, send):
     elif path == "/big":
         n = int(parse_qs(scope["query_string"].decode()).get("n", ["1000"])[0])
         await _respond(send, b"x" * n)
+    elif path == "/pid":
+        await _respond(send, str(os.getpid()).encode())
     elif path == "/internals":
         await _respond(send, json.dumps(_internals()).encode(), b"application/json")
     elif path == "/page":

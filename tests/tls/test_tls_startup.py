@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import ssl
 import threading
 import time
@@ -324,3 +325,30 @@ def test_root_only_certificate_files_with_user_serve(tls_files, workers):
             server.stop()
         shutil.rmtree(app_dir, ignore_errors=True)
         shutil.rmtree(live, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ resumption across workers
+def test_session_resumption_across_workers(tls_server, tls_files):
+    # The context is built in the master and inherited by the workers, so their session
+    # ticket keys are the same: a ticket from one worker resumes on another (with a context
+    # per worker only the worker that issued it could).
+    server = tls_server(ASGI, "-w", "3")
+    wait_until(lambda: server.log.count("Listening on https://") >= 3, timeout=20,
+               what="3 workers listening")
+    context = client_context(tls_files)
+    session = None
+    reused, pids = [], set()
+    for _ in range(12):
+        raw = socket.create_connection((server.host, server.port), timeout=5)
+        with context.wrap_socket(raw, server_hostname="localhost", session=session) as sock:
+            sock.sendall(b"GET /pid HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            data = b""
+            while chunk := sock.recv(65536):  # also reads TLS 1.3's session tickets
+                data += chunk
+            assert data.startswith(b"HTTP/1.1 200 "), data[:200]
+            reused.append(sock.session_reused)
+            pids.add(data.rsplit(b"\r\n\r\n", 1)[1])
+            if session is None:
+                session = sock.session
+    assert reused[0] is False and all(reused[1:]), reused
+    assert len(pids) >= 2, pids  # the connections did reach more than one worker
