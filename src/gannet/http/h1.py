@@ -92,6 +92,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         "discard_until", "lingering", "write_mark", "write_since", "file_sending", "file_sent",
         "file_waiter", "half_closed", "half_sent", "spare_stream", "log_conn", "file_mark",
         "forwarding", "sender", "sender_trusted", "forwarded_fields", "forwarded_plan", "tls",
+        "raw", "flush_close",
     )
 
     def __init__(self, state: "ServerState") -> None:
@@ -157,6 +158,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.forwarded_fields: list[tuple[bytes, bytes]] | None = None  # the last ones seen,
         self.forwarded_plan: Any = None  # and what they did (http/identity.py)
         self.tls: Any = None  # Gannet's own TLS: its facts for the scope (http/tls_info.py)
+        # Under Gannet's TLS, the socket's own transport (server/tls.py sets it): the TLS
+        # layer encrypts a write at once and that transport buffers it, so its buffer is
+        # output waiting for the client too (_pending, _close_transport).
+        self.raw: Any = None
+        self.flush_close = False  # a close waiting for ``raw`` to hand its output over
 
     # ================================================================ transport events
     def connection_made(self, transport: Any) -> None:
@@ -785,7 +791,19 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if self.parsing is not None:
             self._linger()
         elif not self.transport.is_closing():
-            self.transport.close()
+            self._close_transport()
+
+    def _close_transport(self) -> None:
+        """transport.close(); but under TLS, not while the socket's transport still holds
+        output: closing starts the TLS shutdown, whose timer (server/tls.py's
+        SHUTDOWN_TIMEOUT) aborts that transport, and what it buffered (most of a big
+        response to a slow reader) would be lost. The sweep closes once it is handed to
+        the kernel; meanwhile --write-timeout bounds a client that stops reading."""
+        raw = self.raw
+        if raw is not None and not self.lost and raw.get_write_buffer_size():
+            self.flush_close = True
+            return
+        self.transport.close()
 
     def _drop_pipeline(self) -> None:
         pipeline = self.pipeline
@@ -804,7 +822,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             return  # an answer is still being written: response_complete closes after it
         self._drop_pipeline()
         if not transport.can_write_eof():
-            transport.close()
+            self._close_transport()
             return
         self.lingering = self.loop.time()
         self.raw_body = False
@@ -947,7 +965,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # paused, and be held for the linger), or closes where write_eof cannot be.
             self._linger()
         else:
-            transport.close()
+            self._close_transport()
 
     # ================================================================ timeouts
     def check_timeouts(self, now: float) -> None:
@@ -961,6 +979,8 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         # Output waiting for a client that takes no bytes (RFC 9112 has no word on it;
         # every hardened server bounds it): the response is aborted.
         pending = transport.get_write_buffer_size()
+        if self.raw is not None:  # under TLS: what the socket's transport holds, too
+            pending += self.raw.get_write_buffer_size()
         if pending or self.file_sending:
             # Progress is the client taking bytes: the buffer shrinking or a file body
             # moving on. Our own writes growing the buffer are not.
@@ -973,6 +993,11 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             self.write_mark = (pending, self.file_sent)
         elif self.write_mark is not None:
             self.write_mark = None
+        if self.flush_close:
+            if not pending:  # handed to the kernel: the TLS shutdown may start now
+                self.flush_close = False
+                transport.close()
+            return
         if self.lingering is not None:
             if now - self.lingering > LINGER_TIME:
                 transport.close()
@@ -1007,7 +1032,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
             # A stalled body, unless the stall is ours (reading paused for a slow app).
             if not self.reading_paused and now - self.body_progress > state.body_read_timeout:
                 if self.parsing.complete:
-                    transport.close()  # its answer is out: just close
+                    self._close_transport()  # its answer is out: just close
                 else:
                     self._refuse(ProtocolError(408, "request body stalled"))
         elif self.idle_since is not None and self.cycle is None and not self.dead \
@@ -1019,7 +1044,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
                     logger.debug("%s - closing: idle for --timeout-keep-alive (%gs)",
                                  _peer(self.client), state.timeout_keep_alive)
                 self.dead = True
-                transport.close()
+                self._close_transport()
 
     def _write_timed_out(self, why: str = "") -> None:
         reason = why or f"client accepted no bytes for {self.state.write_timeout:g} s (--write-timeout)"

@@ -154,6 +154,7 @@ class TLSGate(asyncio.Protocol):
         ssl_object = tls.get_extra_info("ssl_object")
         alpn = ssl_object.selected_alpn_protocol() if ssl_object is not None else None
         inner = self.make_inner(alpn)
+        inner.raw = raw  # its buffer holds encrypted output too (h1's _close_transport)
         tls.set_protocol(inner)
         if self.proxied is not None:
             client, server, unix = self.proxied
