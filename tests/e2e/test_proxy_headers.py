@@ -313,3 +313,24 @@ def test_forwarded_headers_must_not_be_empty(tmp_path):
                             capture_output=True, text=True, env=env, timeout=30, cwd=str(APPS))
     assert result.returncode == 2, result.stderr
     assert "forwarded_headers" in result.stderr and "--no-proxy-headers" in result.stderr
+
+
+def test_one_keep_alive_connection_with_changing_forwarded_clients(asgi_server):
+    """nginx's upstream keep-alive carries many clients on one connection: each request
+    gets its own forwarded client, whatever the one before it said."""
+    import socket
+
+    def ask(sock, xff):
+        sock.sendall(b"GET /x HTTP/1.1\r\nHost: h\r\nX-Forwarded-For: " + xff + b"\r\n\r\n")
+        data = b""
+        while not data.endswith(b"}"):
+            chunk = sock.recv(65536)
+            assert chunk
+            data += chunk
+        return json.loads(data.split(b"\r\n\r\n", 1)[1])["client"]
+
+    with socket.create_connection((asgi_server.host, asgi_server.port), timeout=10) as sock:
+        seen = [ask(sock, value) for value in (b"203.0.113.1", b"203.0.113.1", b"198.51.100.2",
+                                                b"203.0.113.1", b"garbage")]
+    assert [client[0] for client in seen] == ["203.0.113.1", "203.0.113.1", "198.51.100.2",
+                                              "203.0.113.1", "127.0.0.1"]

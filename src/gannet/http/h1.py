@@ -486,7 +486,17 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if forwarding is not None:
             self.forwarding = None
             if state.proxy_headers:
-                apply_forwarded(state, self, scope, forwarding)
+                plan = self.forwarded_plan
+                # http/identity.py's per-connection hit, inlined (the call is ~1.5% of an
+                # X-Forwarded-For request): a keep-alive client repeating its fields. A
+                # plan is only kept once the sender was found trusted.
+                if plan is not None and forwarding == self.forwarded_fields \
+                        and plan[2] is None and state.forwarded_names is None:
+                    scope["client"] = plan[0]
+                    if plan[1] is not None:
+                        scope["scheme"] = plan[1]
+                else:
+                    apply_forwarded(state, self, scope, forwarding)
         if self.upgrade or method == "CONNECT":
             # should_upgrade(): llhttp stops after this request only with Connection:
             # upgrade; without it the Upgrade is ignored (RFC 9110 §7.8).
