@@ -18,40 +18,19 @@ import asyncio
 import os
 import shlex
 import ssl
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from idle import rounds_and_report, slope  # noqa: E402
 from run import APPS, HOST, TLS_FLAGS, _free_port, _stop, _wait_ready, discover, make_certificate  # noqa: E402
 
 APP = "hello_asgi:app"
 KEEP = {"gannet": "--timeout-keep-alive 300", "uvicorn": "--timeout-keep-alive 300",
         "hypercorn": "--keep-alive 300"}
 REQUEST = f"GET / HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode()
-
-
-def _rss_kib(group: int) -> int:
-    """RSS of every process in the server's process group (granian serves from a child)."""
-    total = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                fields = handle.read().rsplit(")", 1)[1].split()
-            if int(fields[2]) != group:  # pgrp
-                continue
-            with open(f"/proc/{entry}/status") as handle:
-                for line in handle:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 async def _open(port: int, context: ssl.SSLContext) -> asyncio.StreamWriter:
@@ -64,32 +43,10 @@ async def _open(port: int, context: ssl.SSLContext) -> asyncio.StreamWriter:
     return writer
 
 
-async def _settled_rss(pid: int) -> int:
-    last, deadline = _rss_kib(pid), time.monotonic() + 5
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = _rss_kib(pid)
-        if abs(now - last) < 64:
-            return now
-        last = now
-    return last
-
-
 async def _measure(pid: int, port: int, total: int) -> float:
     context = ssl._create_unverified_context()  # our own throwaway certificate
-    first = max(total // 10, 50)
-    writers: list[asyncio.StreamWriter] = []
-    try:
-        while len(writers) < first:
-            writers += await asyncio.gather(*(_open(port, context) for _ in range(min(50, first - len(writers)))))
-        before = await _settled_rss(pid)
-        while len(writers) < total:
-            writers += await asyncio.gather(*(_open(port, context) for _ in range(min(50, total - len(writers)))))
-        after = await _settled_rss(pid)
-        return (after - before) / (total - first)
-    finally:
-        for writer in writers:
-            writer.transport.abort()
+    return await slope(pid, total, lambda: _open(port, context),
+                       lambda writer: writer.transport.abort(), batch=50)
 
 
 def measure(server, total: int, cert: Path, key: Path) -> float | str:
@@ -118,26 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     found = discover(args.peers_bin, [])
     names = [name for name in args.servers.split(",") if name in found and name in TLS_FLAGS]
-    results: dict[str, list[float]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="gannet-tls-idle-") as directory:
         cert, key = make_certificate(Path(directory))
-        for round_number in range(args.rounds):
-            for name in names:
-                value = measure(found[name], args.conns, cert, key)
-                if isinstance(value, str):
-                    print(f"{name}: {value}", file=sys.stderr)
-                    continue
-                results[name].append(value)
-                print(f"round {round_number} {name}: {value:.2f} KiB/connection", file=sys.stderr)
-    print(f"\n{args.conns} idle TLS keep-alive connections (one request each), RSS slope between "
-          f"{max(args.conns // 10, 50)} and {args.conns}; median of {args.rounds} rounds\n")
-    print("| server | version | KiB per idle TLS connection | rounds |")
-    print("|---|---|---|---|")
-    for name in names:
-        values = results[name]
-        median = f"{statistics.median(values):.1f}" if values else "failed"
-        print(f"| {name} | {found[name].version} | {median} | "
-              f"{' / '.join(f'{v:.1f}' for v in values)} |")
+        rounds_and_report(names, found, args.rounds, args.conns,
+                          "idle TLS connections, keep-alive after one request each",
+                          lambda server: measure(server, args.conns, cert, key))
     return 0
 
 

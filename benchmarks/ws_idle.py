@@ -17,25 +17,16 @@ import asyncio
 import base64
 import os
 import shlex
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from idle import rounds_and_report, slope  # noqa: E402
 from run import APPS, HOST, _free_port, _stop, _wait_ready, discover  # noqa: E402
 
 APP = "ws_echo_asgi:app"
 KEEP = {"uvicorn": "--ws-ping-interval 0", "gannet": "--ws-ping-interval 0"}
-
-
-def _rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as handle:
-        for line in handle:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
 
 
 async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
@@ -49,32 +40,8 @@ async def _open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return reader, writer
 
 
-async def _settled_rss(pid: int) -> int:
-    """RSS once it stops moving (bounded wait): lets the server finish its bookkeeping."""
-    last, deadline = _rss_kib(pid), time.monotonic() + 5
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.5)
-        now = _rss_kib(pid)
-        if abs(now - last) < 64:
-            return now
-        last = now
-    return last
-
-
 async def _measure(pid: int, port: int, total: int) -> float:
-    first = max(total // 10, 50)
-    sockets = []
-    try:
-        while len(sockets) < first:
-            sockets += await asyncio.gather(*(_open(port) for _ in range(min(100, first - len(sockets)))))
-        before = await _settled_rss(pid)
-        while len(sockets) < total:
-            sockets += await asyncio.gather(*(_open(port) for _ in range(min(100, total - len(sockets)))))
-        after = await _settled_rss(pid)
-        return (after - before) / (total - first)
-    finally:
-        for _, writer in sockets:
-            writer.close()
+    return await slope(pid, total, lambda: _open(port), lambda pair: pair[1].close())
 
 
 def measure(server, total: int) -> float | str:
@@ -103,24 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     found = discover(args.peers_bin, [])
     names = [name for name in args.servers.split(",") if name in found]
-    results: dict[str, list[float]] = {name: [] for name in names}
-    for round_number in range(args.rounds):
-        for name in names:
-            value = measure(found[name], args.conns)
-            if isinstance(value, str):
-                print(f"{name}: {value}", file=sys.stderr)
-                continue
-            results[name].append(value)
-            print(f"round {round_number} {name}: {value:.2f} KiB/socket", file=sys.stderr)
-    print(f"\n{args.conns} idle WebSockets, RSS slope between {max(args.conns // 10, 50)} and "
-          f"{args.conns} sockets; median of {args.rounds} rounds\n")
-    print("| server | version | KiB per idle WebSocket | rounds |")
-    print("|---|---|---|---|")
-    for name in names:
-        values = results[name]
-        median = f"{statistics.median(values):.1f}" if values else "failed"
-        print(f"| {name} | {found[name].version} | {median} | "
-              f"{' / '.join(f'{v:.1f}' for v in values)} |")
+    rounds_and_report(names, found, args.rounds, args.conns, "idle WebSockets",
+                      lambda server: measure(server, args.conns))
     return 0
 
 
