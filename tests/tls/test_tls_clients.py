@@ -2,9 +2,8 @@
 WSGI), the websockets client over wss://, and headless Chromium (issue 13)."""
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
+import os
 import re
 import socket
 import ssl
@@ -14,8 +13,6 @@ import warnings
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from websockets.sync.client import connect as ws_connect
 
 from conftest import require_tool
@@ -257,33 +254,38 @@ def test_websockets_client_over_wss(tls_server, tls_files):
 
 
 # ------------------------------------------------------------------ headless Chromium
-def _spki_hash(cert_pem: bytes) -> str:
-    """base64(SHA-256(SubjectPublicKeyInfo)): what --ignore-certificate-errors-spki-list
-    takes (Chromium honours it only with --user-data-dir)."""
-    cert = x509.load_pem_x509_certificate(cert_pem)
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
-    return base64.b64encode(hashlib.sha256(spki).digest()).decode()
+def _home_trusting(ca_pem, home) -> dict:
+    """An environment whose HOME holds an NSS database (where Chromium on Linux reads its
+    trust) that trusts the test CA for TLS servers: the test CA is trusted, nothing is
+    ignored, and no root is needed."""
+    certutil = require_tool("certutil")  # Debian: libnss3-tools
+    nssdb = home / ".pki" / "nssdb"
+    nssdb.mkdir(parents=True)
+    subprocess.run([certutil, "-d", f"sql:{nssdb}", "-N", "--empty-password"], check=True,
+                   capture_output=True, timeout=30)
+    subprocess.run([certutil, "-d", f"sql:{nssdb}", "-A", "-t", "C,,", "-n", "gannet-test-ca",
+                    "-i", str(ca_pem)], check=True, capture_output=True, timeout=30)
+    return dict(os.environ, HOME=str(home))
 
 
-def _chromium(chromium: str, profile, url: str, *extra: str) -> subprocess.Popen:
+def _chromium(chromium: str, profile, url: str, *extra: str, env: dict | None = None) -> subprocess.Popen:
     return subprocess.Popen(
         [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
          "--no-first-run", "--disable-background-networking", "--disable-component-update",
          "--disable-sync", f"--user-data-dir={profile}", *extra, url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
 
 
 def test_chromium_page_over_https_opens_wss(tls_server, tls_files, tmp_path):
     """The page comes over https:// and its script echoes over wss://; the certificate is
-    trusted by its key (SPKI pin), not by ignoring certificate errors. The script reports
-    over HTTPS and we wait for that report in the server's log."""
+    trusted through the test CA (trustme's, in an NSS database under the browser's HOME),
+    not by ignoring certificate errors. The script reports over HTTPS and we wait for that
+    report in the server's log."""
     chromium = require_tool("chromium")
+    env = _home_trusting(tls_files.ca_pem, tmp_path / "home")
     server = tls_server(ASGI)
-    pin = _spki_hash(tls_files.cert.read_bytes())
     browser = _chromium(chromium, tmp_path / "profile", f"https://localhost:{server.port}/page",
-                        f"--ignore-certificate-errors-spki-list={pin}",
-                        "--host-resolver-rules=MAP localhost 127.0.0.1")
+                        "--host-resolver-rules=MAP localhost 127.0.0.1", env=env)
     try:
         match = server.wait_for_log(r"PAGE REPORT (.*)", timeout=60)
     finally:
@@ -293,8 +295,8 @@ def test_chromium_page_over_https_opens_wss(tls_server, tls_files, tmp_path):
                                       "echo=hello from chromium over wss"), server.log
 
 
-def test_chromium_without_the_pin_does_not_load_the_page(tls_server, tls_files, tmp_path):
-    # The control: with no pin (and no CA trust) Chromium refuses the certificate, the page's
+def test_chromium_without_the_test_ca_does_not_load_the_page(tls_server, tls_files, tmp_path):
+    # The control: without the test CA in its trust store Chromium refuses the certificate, the page's
     # script never runs, and its report never comes; Chromium's own handshake is aborted by
     # the browser, which Gannet logs as a failed handshake (debug), nothing louder.
     chromium = require_tool("chromium")
