@@ -31,6 +31,7 @@ import logging
 from typing import Any
 
 from .forwarded import Resolved, _scheme, _split_host_port, resolve
+from .request import DEFAULT_PORTS, replace_host, split_host
 from .trust import ip_address
 
 __all__ = ["apply_forwarded"]
@@ -42,7 +43,6 @@ _MEMO_MAX = 1024
 # client behind a front end that appends to its X-Forwarded-For controls their size (up to
 # the head limit, ~800 KiB), so 1024 big keys would pin most of a GiB. Real chains fit.
 _MEMO_FIELDS, _MEMO_VALUE = 8, 256  # at most ~2 KiB a key, ~2 MiB in all
-_DEFAULT_PORT = {"http": 80, "https": 443}
 _XFF, _XFP = b"x-forwarded-for", b"x-forwarded-proto"
 
 # A plan is what a request's forwarding fields do to its scope: (client, scheme or None,
@@ -159,20 +159,20 @@ def _apply(state: Any, scope: dict, resolved: Resolved) -> None:
         port = resolved.port  # X-Forwarded-Port's, else the forwarded host's own
         # The Host field says the port too (unless it is the scheme's default): apps
         # build URLs from it (PEP 3333's reconstruction, Django, Starlette's request.url).
-        value = name if port is None or port == _DEFAULT_PORT.get(scheme) else f"{name}:{port}"
-        _set_host(scope["headers"], value.encode("latin-1"))
+        value = name if port is None or port == DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+        replace_host(scope["headers"], value.encode("latin-1"))
         if name.startswith("["):
             name = name[1:-1]  # the scope's server host is an address, without brackets
-        scope["server"] = (name, port if port is not None else _DEFAULT_PORT.get(scheme, 80))
+        scope["server"] = (name, port if port is not None else DEFAULT_PORTS.get(scheme, 80))
     elif resolved.port is not None:
         port = resolved.port
         server = scope["server"]
         host = _host_field(scope["headers"])
-        name = _host_name(host.decode("latin-1")) if host else (server[0] if server else "")
+        name = split_host(host.decode("latin-1"))[0] if host else (server[0] if server else "")
         scope["server"] = (name.strip("[]"), port)
         if host is not None:
-            value = name if port == _DEFAULT_PORT.get(scheme) else f"{name}:{port}"
-            _set_host(scope["headers"], value.encode("latin-1"))
+            value = name if port == DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+            replace_host(scope["headers"], value.encode("latin-1"))
     if resolved.prefix:
         _mount(state, scope, resolved.prefix, resolved.raw_prefix)
 
@@ -197,18 +197,3 @@ def _host_field(headers: list[tuple[bytes, bytes]]) -> bytes | None:
         if name == b"host":
             return value
     return None
-
-
-def _host_name(host: str) -> str:
-    """The Host value without its port ('[::1]:8000' -> '[::1]')."""
-    if host.startswith("["):
-        return host[:host.find("]") + 1] if "]" in host else host
-    return host.partition(":")[0]
-
-
-def _set_host(headers: list[tuple[bytes, bytes]], value: bytes) -> None:
-    for index, (name, _value) in enumerate(headers):
-        if name == b"host":
-            headers[index] = (b"host", value)
-            return
-    headers.append((b"host", value))

@@ -20,7 +20,9 @@ import httptools
 
 from .errors import ProtocolError
 
-__all__ = ["GOOD_HOSTS", "NO_PARAMS", "WSGI_ASGI_INFO", "ExtensionParams", "split_target", "check_host", "http_scope", "replace_host", "request_line_length"]
+__all__ = ["DEFAULT_PORTS", "GOOD_HOSTS", "NO_PARAMS", "WSGI_ASGI_INFO", "ExtensionParams", "split_target", "check_host", "http_scope", "replace_host", "request_line_length", "split_host"]
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 _TARGET_CACHE_MAX = 1024
 _TARGET_CACHE_URL_MAX = 256
@@ -111,6 +113,19 @@ def replace_host(headers: list[tuple[bytes, bytes]], authority: bytes) -> None:
             headers[index] = (b"host", authority)
             return
     headers.append((b"host", authority))
+
+
+def split_host(host: str) -> tuple[str, str | None]:
+    """A Host value as (name, port or None): ``[::1]:8000`` -> ("[::1]", "8000")."""
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0:
+            rest = host[end + 1:]
+            return host[:end + 1], rest[1:] if rest.startswith(":") else None
+    name, sep, port = host.rpartition(":")
+    if sep and port.isdigit():
+        return name, port
+    return host, None
 
 
 class ExtensionParams(dict):

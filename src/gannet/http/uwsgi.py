@@ -68,6 +68,7 @@ from urllib.parse import quote
 import httptools
 
 from .h1 import H1Protocol
+from .request import DEFAULT_PORTS
 
 if TYPE_CHECKING:
     from ..asgi.http import HTTPCycle
@@ -92,7 +93,6 @@ _LENGTH = re.compile(rb"[0-9]{1,18}\Z")  # 18 digits: no int() blow-up, far past
 _VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/1.0": "1.0", b"HTTP/2.0": "2", b"HTTP/2": "2",
              b"HTTP/3.0": "3", b"HTTP/3": "3", b"": "1.0"}
 _SCHEMES = {b"http": "http", b"https": "https", b"HTTP": "http", b"HTTPS": "https"}
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 # HTTP_* vars that do not become fields: the CGI vars say these, and on this hop the
 # body is framed by CONTENT_LENGTH alone.
 _NOT_FIELDS = frozenset((b"content-length", b"content-type", b"transfer-encoding"))
@@ -350,7 +350,7 @@ class UwsgiRequestParser:
             if host is None:
                 host = server[0] if server else "localhost"
             elif port is None:
-                port = _DEFAULT_PORTS.get(protocol.scheme, 80)
+                port = DEFAULT_PORTS.get(protocol.scheme, 80)
             protocol.server = (host, port)
 
     # ------------------------------------------------------------ the body

@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from urllib.parse import unquote_to_bytes
 
 from ..http.headers import HOP_BY_HOP, PEP3333_HOP, fields_of
-from ..http.request import NO_PARAMS
+from ..http.request import NO_PARAMS, split_host
 from ..http.tls_info import ConnectionTLS
 
 __all__ = ["EnvironBuilder", "ErrorStream", "FileWrapper", "InvalidResponse",
@@ -146,7 +146,7 @@ class EnvironBuilder:
             environ["SERVER_NAME"] = server[0]
             environ["SERVER_PORT"] = str(server[1])
         else:  # a Unix socket: the Host header is the best name we have
-            name, port = _split_host(host) if host else ("localhost", None)
+            name, port = split_host(host) if host else ("localhost", None)
             environ["SERVER_NAME"] = name
             environ["SERVER_PORT"] = port or _DEFAULT_PORTS.get(scheme, "80")
         extensions = scope["extensions"]
@@ -161,18 +161,6 @@ class EnvironBuilder:
             environ["CONTENT_LENGTH"] = str(cycle.received)
         environ["wsgi.input"] = cycle.make_input()
         return environ
-
-
-def _split_host(host: str) -> tuple[str, str | None]:
-    if host.startswith("["):
-        end = host.find("]")
-        if end > 0:
-            rest = host[end + 1:]
-            return host[:end + 1], rest[1:] if rest.startswith(":") else None
-    name, sep, port = host.rpartition(":")
-    if sep and port.isdigit():
-        return name, port
-    return host, None
 
 
 def base_environ(errors: "ErrorStream", multithread: bool, multiprocess: bool,
