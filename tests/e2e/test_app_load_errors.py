@@ -8,55 +8,21 @@ machinery's; at --log-level debug the whole traceback is shown. A bare module na
 from __future__ import annotations
 
 import os
-import re
-import subprocess
 import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import APPS, ROOT
+from conftest import APPS
 
 pytestmark = pytest.mark.timeout(30)
 
-GANNET_SRC = ROOT / "src" / "gannet"
-
-
-def _gannet(*args: str, cwd: Path = APPS) -> subprocess.CompletedProcess:
-    """``python -m gannet ARGS --port 0`` run to its exit (each case here fails to load)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GANNET_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "gannet", *args, "--port", "0"], cwd=str(cwd), env=env,
-                          capture_output=True, text=True, timeout=20)
-
-
-def _load_error(*args: str, cwd: Path = APPS) -> str:
-    """The logged message of a load failure (exit 4, nothing listening)."""
-    result = _gannet(*args, cwd=cwd)
-    output = result.stdout + result.stderr
-    assert result.returncode == 4, (result.returncode, output)
-    assert "Listening on" not in output, output
-    assert "Error loading app: " in output, output
-    return output[output.index("Error loading app: "):]
-
-
-def _frames(message: str) -> list[tuple[str, int]]:
-    """(file, line) of each traceback frame in the message."""
-    return [(path, int(line)) for path, line in re.findall(r'File "([^"]+)", line (\d+)', message)]
-
-
-def _assert_no_gannet_frames(message: str) -> None:
-    for path, _ in _frames(message):
-        assert not Path(path).resolve().is_relative_to(GANNET_SRC.resolve()), message
-        assert "importlib" not in path, message
-    assert "Traceback (most recent call last)" not in message, message
-
-
-def _write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
+from load_errors import GANNET_SRC  # noqa: E402 - the helpers, shared with test_wsgi_script_files.py
+from load_errors import assert_no_gannet_frames as _assert_no_gannet_frames  # noqa: E402
+from load_errors import frames as _frames  # noqa: E402
+from load_errors import load_error as _load_error  # noqa: E402
+from load_errors import write as _write  # noqa: E402
 
 
 # ------------------------------------------------------------------ errors raised at import

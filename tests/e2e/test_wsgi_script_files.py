@@ -26,14 +26,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import APPS, ROOT, RunningServer, require_tool, start_server
+from conftest import APPS, RunningServer, require_tool, start_server
+from load_errors import assert_no_gannet_frames, frames, load_error, write
 
 pytestmark = pytest.mark.timeout(60)
 
 MODWSGI = APPS / "modwsgi"
 HELLO = MODWSGI / "hello.wsgi"
 DJANGO = MODWSGI / "djangoproj"
-GANNET_SRC = ROOT / "src" / "gannet"
 
 
 def module_name(path: Path | str) -> str:
@@ -60,41 +60,6 @@ def wait_until(predicate, timeout: float = 15.0, what: str = "condition"):
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what} not reached within {timeout}s")
         time.sleep(0.05)
-
-
-def _gannet(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``python -m gannet ARGS --port 0`` run to its exit (each case here fails to load)."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GANNET_")}
-    env["PYTHONPATH"] = os.pathsep.join([str(APPS), str(ROOT / "src"), env.get("PYTHONPATH", "")])
-    return subprocess.run([sys.executable, "-m", "gannet", *args, "--port", "0"], check=False, cwd=str(cwd),
-                          env=env, capture_output=True, text=True, timeout=30)
-
-
-def load_error(*args: str, cwd: Path) -> str:
-    """The logged message of a load failure: exit 4, nothing listening."""
-    result = _gannet(*args, cwd=cwd)
-    output = result.stdout + result.stderr
-    assert result.returncode == 4, (result.returncode, output)
-    assert "Listening on" not in output, output
-    assert "Error loading app: " in output, output
-    return output[output.index("Error loading app: "):]
-
-
-def frames(message: str) -> list[tuple[str, int]]:
-    return [(path, int(line)) for path, line in re.findall(r'File "([^"]+)", line (\d+)', message)]
-
-
-def assert_no_gannet_frames(message: str) -> None:
-    for path, _ in frames(message):
-        assert not Path(path).resolve().is_relative_to(GANNET_SRC.resolve()), message
-        assert "importlib" not in path, message
-    assert "Traceback (most recent call last)" not in message, message
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    return path
 
 
 # ------------------------------------------------------------------ served like mod_wsgi
