@@ -1084,6 +1084,16 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         if not self.lost and self.transport is not None:
             self.transport.abort()
 
+    def awaiting_close_notify(self) -> bool:
+        """Closed under TLS, its close_notify handed to the kernel, and only the client's
+        answer awaited (up to server/tls.py's SHUTDOWN_TIMEOUT): nothing more is owed to
+        the client. An idle pooled client (urllib3, httpx) reads nothing until it reuses
+        the connection, so a drain that waited for it took 5 s more per SIGTERM."""
+        raw = self.raw
+        return (raw is not None and not self.lost and self.cycle is None
+                and self.transport is not None and self.transport.is_closing()
+                and not raw.get_write_buffer_size())
+
 
 def _wants_websocket(headers: list[tuple[bytes, bytes]]) -> bool:
     for name, value in headers:

@@ -255,6 +255,11 @@ class Worker:
         for conn in list(state.connections):
             conn.shutdown()
         while (state.active or state.tasks or state.connections) and not self.force_exit:
+            for conn in list(state.connections):
+                # TLS: our close_notify is out; the client's is not worth waiting for.
+                waiting = getattr(conn, "awaiting_close_notify", None)
+                if waiting is not None and waiting():
+                    conn.force_close()
             if loop.time() >= deadline:
                 logger.warning("Graceful shutdown timed out after %.1fs: cancelling %d request(s)",
                                grace, state.active + len(state.tasks))
