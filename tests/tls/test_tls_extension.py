@@ -223,7 +223,7 @@ class _FakeSSLObject:
 
 def _extension_of(ssl_object) -> dict:
     scope = {"extensions": {}}
-    ConnectionTLS(ssl_object, None).add_to(scope, True)
+    ConnectionTLS(ssl_object).add_to(scope, True)
     return scope["extensions"]["tls"]
 
 

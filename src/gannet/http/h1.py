@@ -213,7 +213,7 @@ class H1Protocol(FlowControl, asyncio.Protocol):
         self.closing = self.state.shutting_down  # the drain sets it on every connection
         self.state.connections.add(self)
         if self.state.ssl_context is not None:  # a TLS listener's connection (server/tls.py)
-            self.tls = connection_tls(self.transport, self.state.config.ssl_certfile)
+            self.tls = connection_tls(self.transport)
         if logger.isEnabledFor(logging.DEBUG):  # once per connection, never per request
             self.log_conn = True
             logger.debug("%s - connection open", _peer(self.client))

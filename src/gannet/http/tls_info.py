@@ -51,7 +51,6 @@ from __future__ import annotations
 
 import re
 import ssl
-import weakref
 from typing import Any
 
 from .request import ExtensionParams
@@ -66,22 +65,20 @@ TLS_VERSIONS = {"TLSv1.3": 0x0304, "TLSv1.2": 0x0303, "TLSv1.1": 0x0302, "TLSv1"
 _CIPHERS: dict[str, tuple[int, int]] = {}
 
 # The PEM of each server context's certificate, read once per context (so per worker).
-_SERVER_CERTS: weakref.WeakKeyDictionary[ssl.SSLContext, str | None] = weakref.WeakKeyDictionary()
 
 
-def connection_tls(transport: Any, certfile: str | None) -> ConnectionTLS | None:
+def connection_tls(transport: Any) -> ConnectionTLS | None:
     """The TLS facts of a connection whose transport is TLS, else None."""
     ssl_object = transport.get_extra_info("ssl_object")
     if ssl_object is None:
         return None
-    return ConnectionTLS(ssl_object, certfile)
+    return ConnectionTLS(ssl_object)
 
 
 class ConnectionTLS:
     """One TLS connection's facts, read at its first request and shared by all of them."""
 
     __slots__ = (
-        "certfile",
         "chain",
         "cipher",
         "environ_keys",
@@ -93,9 +90,8 @@ class ConnectionTLS:
         "wsgi_extensions",
     )
 
-    def __init__(self, ssl_object: Any, certfile: str | None) -> None:
+    def __init__(self, ssl_object: Any) -> None:
         self.ssl_object = ssl_object
-        self.certfile = certfile
         self.extension: dict | None = None  # the ASGI extension's values (copied per request)
         self.environ_keys: dict | None = None  # the SSL_* keys (built on first WSGI use)
         self.wsgi_extensions: ExtensionParams | None = None
@@ -137,7 +133,7 @@ class ConnectionTLS:
         cipher = self.cipher
         subject = self.peer.get("subject")
         return {
-            "server_cert": server_cert_pem(self.ssl_object.context, self.certfile),
+            "server_cert": server_cert_pem(self.ssl_object.context),
             "client_cert_chain": self.chain,
             "client_cert_name": dn_string(subject) if subject is not None else None,
             "client_cert_error": None,  # see the module's doc: never observable
@@ -200,36 +196,10 @@ def _client_chain(ssl_object: Any, leaf: bytes) -> tuple[str, ...]:
 
 
 # ---------------------------------------------------------------- server certificate
-_PEM_CERT = re.compile(r"-----BEGIN CERTIFICATE-----\s.*?-----END CERTIFICATE-----", re.DOTALL)
-
-
-_UNSET = object()
-
-
-def server_cert_pem(context: Any, certfile: str | None) -> str | None:
-    """The PEM of the certificate this server sends: the first in --ssl-certfile (the leaf:
-    load_cert_chain takes it first), read once per context, in OpenSSL's PEM layout."""
-    prepared = getattr(context, "gannet_server_cert", _UNSET)  # read as root: config/tls.py
-    if prepared is not _UNSET:
-        return prepared
-    try:
-        return _SERVER_CERTS[context]
-    except (KeyError, TypeError):
-        pass
-    pem = None
-    if certfile:
-        try:
-            with open(certfile, "rb") as file:
-                match = _PEM_CERT.search(file.read().decode("ascii", "replace"))
-            if match:
-                pem = ssl.DER_cert_to_PEM_cert(ssl.PEM_cert_to_DER_cert(match.group(0)))
-        except (OSError, ValueError, LookupError):
-            pem = None
-    try:
-        _SERVER_CERTS[context] = pem
-    except TypeError:
-        pass  # not weak-referenceable (a test double): not cached
-    return pem
+def server_cert_pem(context: Any) -> str | None:
+    """The PEM of the certificate this server sends: config/tls.py read it (the first in
+    --ssl-certfile, the leaf) when it built the context, as the user Gannet started as."""
+    return getattr(context, "gannet_server_cert", None)
 
 
 # ---------------------------------------------------------------- cipher suites
