@@ -174,8 +174,11 @@ def _client_used_tls(tlvs: Any) -> bool:
     return False
 
 
+def peer_name(peer: tuple) -> str:
+    """host:port for a log line, an IPv6 host in brackets (server/tls.py's lines too)."""
+    host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
+    return f"{host}:{peer[1]}"
+
+
 def _describe(peer: Any) -> str:
-    if isinstance(peer, tuple) and peer:
-        host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
-        return f"{host}:{peer[1]}"
-    return "a Unix socket peer"
+    return peer_name(peer) if isinstance(peer, tuple) and peer else "a Unix socket peer"

@@ -22,6 +22,8 @@ import socket
 import ssl
 from typing import Any, Callable
 
+from .proxy import peer_name
+
 __all__ = ["TLSGate"]
 
 logger = logging.getLogger("gannet.error")
@@ -68,7 +70,7 @@ class TLSGate(asyncio.Protocol):
         self.proxied = (client, server, unix)
         self.connection_made(transport)
         if isinstance(client, tuple) and client:  # log lines name the client, as h1's do
-            self.peer = f"{_peer_name(client)} (via {self.peer})"
+            self.peer = f"{peer_name(client)} (via {self.peer})"
 
     def data_received(self, data: bytes) -> None:
         if not self.handshaking or self.transport.get_protocol() is self:
@@ -236,15 +238,10 @@ def _unlink(exc: BaseException) -> None:
         exc, seen = (exc.__cause__ or exc.__context__), seen + 1
 
 
-def _peer_name(peer: tuple) -> str:
-    host = f"[{peer[0]}]" if ":" in str(peer[0]) else str(peer[0])
-    return f"{host}:{peer[1]}"
-
-
 def _peer(transport: Any) -> str:
     peer = transport.get_extra_info("peername") if transport is not None else None
     if isinstance(peer, tuple) and peer:
-        return _peer_name(peer)
+        return peer_name(peer)
     sock = transport.get_extra_info("socket") if transport is not None else None
     if getattr(sock, "family", None) == socket.AF_UNIX:
         return "unix socket"
